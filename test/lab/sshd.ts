@@ -40,6 +40,9 @@ function ensureUser(): { uid: number; gid: number } {
     const r = spawnSync('useradd', ['-m', '-d', home, '-s', '/bin/sh', REPO_USER], { encoding: 'utf8' });
     if (r.status !== 0 && spawnSync('id', ['-u', REPO_USER]).status !== 0) throw new Error(`[lab] useradd ${REPO_USER}: ${r.stderr}`);
   }
+  // useradd leaves the account locked ('!'): without PAM, sshd refuses locked accounts even for keys.
+  // '*' means "no password can match" without locking the account.
+  spawnSync('usermod', ['-p', '*', REPO_USER]);
   const uid = Number(spawnSync('id', ['-u', REPO_USER], { encoding: 'utf8' }).stdout.trim());
   const gid = Number(spawnSync('id', ['-g', REPO_USER], { encoding: 'utf8' }).stdout.trim());
   return { uid, gid };
@@ -102,7 +105,7 @@ export async function startRepoHost(opts: { label?: string; netns?: LabNetns; ex
   const pid = readPidFile(pidFile)!;
   const pub = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
   const knownHostsFile = path.join(dir, 'known_hosts');
-  writeFileSync(knownHostsFile, `[${host}]:${port} ${pub}\n`);
+  writeFileSync(knownHostsFile, `${port === 22 ? host : `[${host}]:${port}`} ${pub}\n`);
   const sshArgs = ['-i', ident, '-p', String(port), '-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${REPO_USER}@${host}`];
   return {
     name, host, port, user: REPO_USER, root, identityFile: ident, knownHostsFile, hostKeyPub: pub, pid,
