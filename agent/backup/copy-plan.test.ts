@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { copyPlan, intervals } from './copy-plan.ts';
+
+const K = 1024, M = 1 << 20, C = 64 * K;
+
+describe('copy plan', () => {
+  it('merges intervals', () => {
+    expect(intervals([{ offset: 10, length: 5, flags: 1 }, { offset: 0, length: 10, flags: 1 }, { offset: 20, length: 1, flags: 0 }], (f) => f === 1))
+      .toEqual([{ start: 0, end: 15 }]);
+  });
+  it('full: reads blocks that are not all zero and skips holes', () => {
+    const steps = [...copyPlan({
+      virtualSize: 3 * M + 100, blockSize: M, clusterSize: C,
+      allocation: [{ offset: 0, length: M, flags: 0 }, { offset: M, length: M + C, flags: 3 }, { offset: 2 * M + C, length: M - C + 100, flags: 0 }],
+    })];
+    expect(steps.map((s) => s.read)).toEqual([true, false, true, true]);
+    expect(steps[3]).toMatchObject({ offset: 3 * M, length: 100, data: [{ start: 3 * M, end: 3 * M + 100 }] });
+    expect(steps[1].data).toEqual([]);
+  });
+  it('incremental: dirty data clusters, dirty zero clusters, clean blocks untouched', () => {
+    const steps = [...copyPlan({
+      virtualSize: 4 * M, blockSize: M, clusterSize: C,
+      allocation: [{ offset: 0, length: 2 * M, flags: 0 }, { offset: 2 * M, length: M, flags: 3 }, { offset: 3 * M, length: M, flags: 0 }],
+      dirty: [{ offset: 0, length: C, flags: 1 }, { offset: 5 * C, length: 2 * C, flags: 1 }, { offset: 2 * M + C, length: C, flags: 1 }, { offset: M, length: M, flags: 0 }],
+    })];
+    expect(steps[0]).toMatchObject({ read: true, data: [{ start: 0, end: C }, { start: 5 * C, end: 7 * C }], zero: [] });
+    expect(steps[1]).toMatchObject({ read: false, data: [], zero: [] });
+    expect(steps[2]).toMatchObject({ read: false, data: [], zero: [{ start: 2 * M + C, end: 2 * M + 2 * C }] });
+    expect(steps[3]).toMatchObject({ read: false, data: [], zero: [] });
+  });
+  it('incremental: a cluster only partly zero is data', () => {
+    const [s] = [...copyPlan({
+      virtualSize: M, blockSize: M, clusterSize: C,
+      allocation: [{ offset: 0, length: C / 2, flags: 3 }, { offset: C / 2, length: M - C / 2, flags: 0 }],
+      dirty: [{ offset: 0, length: C, flags: 1 }],
+    })];
+    expect(s).toMatchObject({ read: true, data: [{ start: 0, end: C }], zero: [] });
+  });
+});
