@@ -26,6 +26,11 @@ describe('copy plan', () => {
     expect(steps[0]).toMatchObject({ read: true, data: [{ start: 0, end: C }, { start: 5 * C, end: 7 * C }], zero: [] });
     expect(steps[1]).toMatchObject({ read: false, data: [], zero: [] });
     expect(steps[2]).toMatchObject({ read: false, data: [], zero: [{ start: 2 * M + C, end: 2 * M + 2 * C }] });
+    // a zero write next to data: the block must still be read to hash it
+    const [z] = [...copyPlan({ virtualSize: M, blockSize: M, clusterSize: C,
+      allocation: [{ offset: 0, length: C, flags: 3 }, { offset: C, length: M - C, flags: 0 }],
+      dirty: [{ offset: 0, length: C, flags: 1 }] })];
+    expect(z).toMatchObject({ read: true, data: [], zero: [{ start: 0, end: C }] });
     expect(steps[3]).toMatchObject({ read: false, data: [], zero: [] });
   });
   it('incremental: a cluster only partly zero is data', () => {

@@ -4,7 +4,7 @@
  * - full: every block that is not all zero per base:allocation is read and hashed; its clusters are
  *   written as data (all-zero clusters are left out by the writer).
  * - incremental: blocks without a dirty cluster keep the parent's digest and are not read; a block
- *   with dirty clusters is read whole (to hash it), its dirty clusters are written — as zero
+ *   with dirty clusters is read whole to hash it (unless it is all zero), its dirty clusters are written — as zero
  *   clusters where base:allocation says they read as zero (masking the backing), else as data.
  * Skipping holes is what intersecting with base:allocation buys: zero ranges are never read.
  */
@@ -99,14 +99,14 @@ export function* copyPlan(input: CopyPlanInput): Generator<BlockStep> {
     if (dparts.length === 0) { yield step; continue; }
     // dirty clusters of this block
     const zc = new Cursor(zparts);
-    let anyData = false;
     for (let c = bs; c < be; c += clusterSize) {
       const ce = Math.min(be, c + clusterSize);
       if (!dparts.some((p) => p.start < ce && p.end > c)) continue;
       if (covered(zc.overlap(c, ce), c, ce)) pushRange(step.zero, c, ce);
-      else { pushRange(step.data, c, ce); anyData = true; }
+      else pushRange(step.data, c, ce);
     }
-    step.read = anyData;
+    // the block's digest needs its content unless it is all zero (a zero write next to data included)
+    step.read = !blockZero;
     yield step;
   }
 }

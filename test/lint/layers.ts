@@ -3,12 +3,13 @@
  * plugin-ui/src declares its layer in its header comment with `@layer NAME`:
  *
  *   logic    pure decisions and formats: plain data in, plain data out; no I/O modules
+ *            (it may use a port's constants and types: ports do no I/O either)
  *   port     interfaces (types) at a side effect, and in-memory adapters that honour them
  *   adapter  one technology behind a port (libvirt, NBD, ssh2, SQLite, fetch)
  *   usecase  orchestration that takes ports as parameters; never imports an adapter
  *   entry    CLIs, servers, composition roots: the only place adapters are wired to use cases
  *
- * Rules: logic imports only logic; port imports logic and port; adapter imports no usecase or
+ * Rules: logic and port import only logic and port; adapter imports no usecase or
  * entry; usecase imports no adapter or entry; no layer but entry imports an entry. Logic and
  * port files import no I/O module (fs, net, child_process, http, ssh2, better-sqlite3, …).
  * Test files (*.test.ts, test/) are exempt.
@@ -22,7 +23,7 @@ const LAYERS = ['logic', 'port', 'adapter', 'usecase', 'entry'] as const;
 type Layer = (typeof LAYERS)[number];
 
 const ALLOWED: Record<Layer, Layer[]> = {
-  logic: ['logic'],
+  logic: ['logic', 'port'],
   port: ['logic', 'port'],
   adapter: ['logic', 'port', 'adapter'],
   usecase: ['logic', 'port', 'usecase'],

@@ -1,0 +1,369 @@
+/**
+ * @layer usecase
+ * One backup of one VM (issue 3 §5): decides full or incremental per disk, re-registers
+ * checkpoints libvirt forgot, takes every disk from one point in time (pull-mode backup of a
+ * running VM, qemu-nbd of a stopped one), streams each disk into a qcow2 image on the target,
+ * and commits the point in the order docs/FORMAT.md gives.
+ *
+ * The watchdog is the `finally`: whatever fails (an agent error, the SSH link, an abort from
+ * SIGTERM, a full repository), the libvirt job is ended, frozen filesystems are thawed, a paused
+ * VM is resumed, partial files are removed and the checkpoint the run created is deleted, so no
+ * half-written point is recorded and the parent stays usable.
+ */
+import { randomBytes } from 'node:crypto';
+import type { BlockSource } from '../blocksource/port.ts';
+import type { BackupTarget, StreamFile } from '../target/port.ts';
+import type { BackupExport, DomainDisk, Hypervisor, StoppedExport } from '../hypervisor/port.ts';
+import { SENDENSE_PREFIX } from '../hypervisor/port.ts';
+import { Repository } from '../repository/repository.ts';
+import {
+  checkpointName, diskDir, imageName, nextFreePointId, partialName, pointIdTime, sumsName, vmDir,
+} from '../repository/layout.ts';
+import type { PointDisk, PointManifest, VmMetadata } from '../repository/manifest.ts';
+import { decideDisk, summarize, type DiskDecision, type DiskFacts, type Mode } from './decide.ts';
+import { copyDisk, type CopyProgress } from './copy-disk.ts';
+import { HashingSink } from './hashing-sink.ts';
+import { SUMS_BLOCK_SIZE, SumsTable } from './sums.ts';
+import { BASE_ALLOCATION } from '../blocksource/port.ts';
+
+export interface BackupDeps {
+  hypervisor: Hypervisor;
+  target: BackupTarget;
+  /** opens an NBD export (URI) as a BlockSource asking for these meta contexts */
+  openSource(uri: string, contexts: string[], signal?: AbortSignal): Promise<BlockSource>;
+  /** a disk's virtual size in bytes (libvirt's domblkinfo capacity), running or stopped */
+  diskSize(domain: string, disk: DomainDisk, signal?: AbortSignal): Promise<number>;
+  /** per-job sockets and scratch files go under here */
+  workDir: string;
+  now?: () => Date;
+  host?: string;
+  version?: string;
+  log?: (msg: string) => void;
+}
+
+export interface BackupRequest {
+  domain: string;
+  vmId?: string;
+  mode?: Mode;
+  disks?: string[];
+  quiesce?: boolean;
+  quiesceTimeoutMs?: number;
+  sourcePlatform?: VmMetadata['source_platform'];
+  platformMetadata?: VmMetadata['platform_metadata'];
+  inFlight?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+export interface BackupProgress {
+  disk: string;
+  diskIndex: number;
+  disks: number;
+  bytesRead: number;
+  bytesToRead: number;
+  bytesWritten: number;
+}
+
+export interface BackupResult {
+  pointId: string;
+  vmId: string;
+  type: 'full' | 'incremental';
+  reason: string;
+  consistency: string;
+  bytesRead: number;
+  bytesSent: number;
+  durationMs: number;
+  disks: PointDisk[];
+}
+
+export class BackupError extends Error {
+  override name = 'BackupError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+interface DiskWork {
+  disk: DomainDisk;
+  index: number;
+  decision: DiskDecision;
+  parent?: PointDisk;
+  virtualSize: number;
+  partialImage?: string;
+  partialSums?: string;
+  file?: StreamFile;
+  result?: PointDisk;
+}
+
+function jobId(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<BackupResult> {
+  const log = deps.log ?? (() => {});
+  const now = deps.now ?? (() => new Date());
+  const hv = deps.hypervisor;
+  const signal = req.signal;
+  const started = now();
+  const job = jobId();
+  const repo = new Repository(deps.target);
+
+  const dom = await hv.getDomain(req.domain, signal);
+  const vmId = (req.vmId ?? dom.uuid).toLowerCase();
+  const running = dom.state === 'running' || dom.state === 'paused';
+  if (dom.state === 'other') throw new BackupError(`[backup] domain ${dom.name} is in a state Sendense cannot back up (neither running, paused nor shut off)`);
+
+  // a job left by a killed agent would block this one: end it (the caller serializes per domain)
+  if (running && (await hv.jobActive(dom.name, signal))) {
+    log(`a backup job left on ${dom.name} by an earlier run is ended`);
+    await hv.abortJob(dom.name, signal);
+  }
+
+  const removed = await repo.cleanupLeftovers(vmId, { signal });
+  if (removed.length) log(`removed leftovers of an interrupted run: ${removed.join(', ')}`);
+
+  let allDisks = (await hv.disks(dom.name, signal)).filter((d) => d.device === 'disk');
+  if (req.disks?.length) {
+    for (const t of req.disks) if (!allDisks.some((d) => d.target === t)) throw new BackupError(`[backup] domain ${dom.name} has no disk '${t}' (it has ${allDisks.map((d) => d.target).join(', ')})`);
+    allDisks = allDisks.filter((d) => req.disks!.includes(d.target));
+  }
+  if (!allDisks.length) throw new BackupError(`[backup] domain ${dom.name} has no disk to back up`);
+
+  const meta = await repo.readMetadata(vmId, signal);
+  const head = await repo.head(vmId, signal);
+  const known = new Set((await hv.listCheckpoints(dom.name, signal).catch(() => [])).map((c) => c.name));
+  const taken = new Set(await repo.pointIds(vmId, signal));
+  const pointId = nextFreePointId(started, taken);
+  const ckpt = checkpointName(pointId);
+
+  // disk indexes: stable per target
+  const metaDisks = [...(meta?.disks ?? [])];
+  const work: DiskWork[] = [];
+  for (const disk of allDisks) {
+    let md = metaDisks.find((m) => m.target === disk.target);
+    const virtualSize = await deps.diskSize(dom.name, disk, signal);
+    if (!md) {
+      md = { index: metaDisks.reduce((n, m) => Math.max(n, m.index + 1), 0), target: disk.target, virtual_size: virtualSize, source_format: disk.format };
+      metaDisks.push(md);
+    }
+    md.virtual_size = virtualSize;
+    md.source_format = disk.format;
+    const parent = head?.disks.find((d) => d.target === disk.target);
+    let bitmap: DiskFacts['bitmap'] = 'missing';
+    if (parent?.checkpoint && disk.kind === 'file' && disk.format === 'qcow2') {
+      try {
+        const bm = (await hv.bitmaps(dom.name, disk.target, signal)).find((b) => b.name === parent.checkpoint);
+        bitmap = !bm ? 'missing' : bm.inconsistent ? 'inconsistent' : 'present';
+      } catch (e) {
+        log(`could not read the bitmaps of ${disk.target}: ${(e as Error).message}`);
+        bitmap = 'unknown';
+      }
+    }
+    const facts: DiskFacts = {
+      target: disk.target, kind: disk.kind, format: disk.format, virtualSize,
+      parent: parent && head ? { pointId: head.id, checkpoint: parent.checkpoint, virtualSize: parent.virtual_size } : undefined,
+      bitmap, libvirtKnowsCheckpoint: Boolean(parent?.checkpoint && known.has(parent.checkpoint)),
+    };
+    const decision = decideDisk(req.mode ?? 'auto', facts);
+    work.push({ disk, index: md.index, decision, parent: decision.type === 'incremental' ? parent : undefined, virtualSize });
+  }
+  const summary = summarize(work.map((w) => w.decision));
+  log(`point ${pointId}: ${summary.type} (${summary.reason})`);
+
+  // repair the checkpoint records before the job
+  if (head) {
+    for (const w of work) {
+      const parent = head.disks.find((d) => d.target === w.disk.target);
+      if (w.decision.dropInconsistent && parent?.checkpoint) {
+        log(`removing inconsistent bitmap ${parent.checkpoint} of ${w.disk.target}`);
+        await hv.deleteCheckpointMetadata(dom.name, parent.checkpoint, signal).catch(() => {});
+        await hv.removeBitmap(dom.name, w.disk.target, parent.checkpoint, signal).catch((e) => log(`could not remove bitmap: ${(e as Error).message}`));
+      }
+    }
+    const redefine = work.filter((w) => w.decision.redefine);
+    if (redefine.length && running) {
+      const name = redefine[0].parent!.checkpoint!;
+      const disks = head.disks.filter((d) => d.checkpoint === name && work.some((w) => w.disk.target === d.target && w.decision.type === 'incremental'))
+        .map((d) => ({ target: d.target, bitmap: name }));
+      log(`redefining checkpoint ${name} in libvirt from the repository record`);
+      await hv.redefineCheckpoint(dom.name, { name, creationTime: Math.floor(pointIdTime(head.id).getTime() / 1000), disks }, signal);
+    }
+  }
+
+  const jobDir = `${deps.workDir}/job-${job}`;
+  const tracked = work.filter((w) => w.decision.track).map((w) => w.disk.target);
+  let exported: BackupExport | undefined;
+  const stopped: StoppedExport[] = [];
+  const sources: BlockSource[] = [];
+  let consistency = running ? 'crash-consistent: no guest agent freeze requested' : 'VM shut off: consistent';
+  let frozen = false;
+  let checkpointCreated = false;
+  const offlineBitmaps: { image: string; name: string }[] = [];
+  let committed = false;
+  try {
+    for (const w of work) await deps.target.mkdirp(diskDir(vmId, w.index), signal);
+    // ---- the point in time
+    if (running) {
+      if (req.quiesce) {
+        const fr = await hv.guestAgentFreeze(dom.name, req.quiesceTimeoutMs ?? 10_000);
+        if (fr.ok) { frozen = true; consistency = `application-consistent: guest agent froze ${fr.frozen} filesystem(s)`; }
+        else consistency = `crash-consistent: guest agent ${fr.reason} (${fr.message})`;
+      }
+      try {
+        exported = await hv.beginBackup(dom.name, {
+          disks: work.map((w) => ({ target: w.disk.target, incrementalFrom: w.decision.type === 'incremental' ? w.parent!.checkpoint! : undefined })),
+          checkpoint: tracked.length ? { name: ckpt, disks: tracked } : undefined,
+          socketPath: `${jobDir}/nbd.sock`,
+          scratchDir: `${jobDir}/scratch`,
+        }, signal);
+        checkpointCreated = tracked.length > 0;
+      } finally {
+        if (frozen) {
+          const th = await hv.guestAgentThaw(dom.name, 10_000);
+          frozen = false;
+          if (!th.ok) log(`guest agent thaw: ${th.message}`);
+        }
+      }
+    }
+
+    // ---- copy every disk
+    let bytesRead = 0;
+    for (const [i, w] of work.entries()) {
+      let uri: string;
+      let dirtyContext: string | undefined;
+      if (exported) {
+        const ex = exported.exports.find((e) => e.disk === w.disk.target);
+        if (!ex) throw new BackupError(`[backup] the backup job exported no '${w.disk.target}'`);
+        uri = ex.uri;
+        dirtyContext = w.decision.type === 'incremental' ? ex.bitmapContext : undefined;
+        if (w.decision.type === 'incremental' && !dirtyContext) throw new BackupError(`[backup] the incremental export of ${w.disk.target} offers no dirty bitmap`);
+      } else {
+        const se = await hv.exportStopped(w.disk.source, {
+          socketPath: `${jobDir}/${w.disk.target}.sock`,
+          bitmap: w.decision.type === 'incremental' ? w.parent!.checkpoint! : undefined,
+          format: w.disk.format || undefined,
+        }, signal);
+        stopped.push(se);
+        uri = se.uri;
+        dirtyContext = se.bitmapContext;
+      }
+      const source = await deps.openSource(uri, [BASE_ALLOCATION, ...(dirtyContext ? [dirtyContext] : [])], signal);
+      sources.push(source);
+      const type = w.decision.type === 'full' ? 'full' : 'incr';
+      const finalImage = imageName(type, pointId);
+      w.partialImage = `${diskDir(vmId, w.index)}/${partialName(job, finalImage)}`;
+      w.partialSums = `${diskDir(vmId, w.index)}/${partialName(job, sumsName(type, pointId))}`;
+      w.file = await deps.target.create(w.partialImage, signal);
+      const sink = new HashingSink(w.file);
+      const parentSums = w.parent ? new SumsTable(w.parent.virtual_size, w.parent.block_size, await repo.readSums(vmId, w.parent, signal)) : undefined;
+      const onProgress = (p: CopyProgress) => req.onProgress?.({ disk: w.disk.target, diskIndex: i, disks: work.length, ...p });
+      const r = await copyDisk({
+        source, sink, virtualSize: w.virtualSize, dirtyContext, parentSums, signal, onProgress, inFlight: req.inFlight,
+        backingFile: w.parent ? w.parent.image.slice(w.parent.image.lastIndexOf('/') + 1) : undefined,
+      });
+      await w.file.commit(signal);
+      w.file = undefined;
+      const sumsBuf = r.sums.toBuffer();
+      const sf = await deps.target.create(w.partialSums, signal);
+      try { await sf.append(sumsBuf, signal); await sf.commit(signal); } catch (e) { await sf.abort().catch(() => {}); throw e; }
+      bytesRead += r.bytesRead;
+      const diskRel = `disk-${w.index}`;
+      w.result = {
+        index: w.index, target: w.disk.target, type: w.decision.type, reason: w.decision.reason,
+        image: `${diskRel}/${finalImage}`, backing: w.parent ? w.parent.image : null,
+        checkpoint: w.decision.track ? ckpt : null, virtual_size: w.virtualSize, file_size: r.fileSize,
+        bytes_read: r.bytesRead, bytes_written: r.fileSize, bytes_sent: sink.bytes + sumsBuf.length,
+        data_clusters: r.dataClusters, zero_clusters: r.zeroClusters,
+        sums: `${diskRel}/${sumsName(type, pointId)}`, block_size: SUMS_BLOCK_SIZE,
+        content_sha256: r.sums.contentSha256(), file_sha256: sink.digests(),
+      };
+      await source.close();
+    }
+
+    // ---- end the job: the point in time is safely copied
+    if (exported) await hv.abortJob(dom.name, signal);
+    exported = undefined;
+    for (const s of stopped.splice(0)) await s.stop();
+    if (!running) {
+      // the new bitmap of a stopped VM: nothing has changed since the copy
+      for (const w of work.filter((x) => x.decision.track)) {
+        await hv.addBitmapOffline(w.disk.source, ckpt, signal);
+        offlineBitmaps.push({ image: w.disk.source, name: ckpt });
+      }
+    }
+
+    // ---- commit: rename partials, then the manifest (the commit), then metadata
+    for (const w of work) {
+      await deps.target.rename(w.partialImage!, `${vmDir(vmId)}/${w.result!.image}`, signal);
+      await deps.target.rename(w.partialSums!, `${vmDir(vmId)}/${w.result!.sums}`, signal);
+    }
+    const finished = now();
+    const disks = work.map((w) => w.result!);
+    const manifest: PointManifest = {
+      format: 'sendense-point', version: 1, id: pointId, vm_uuid: vmId, type: summary.type, reason: summary.reason,
+      parent: summary.type === 'incremental' ? head!.id : (head?.id ?? null),
+      created_at: pointIdTime(pointId).toISOString(), started_at: started.toISOString(), finished_at: finished.toISOString(),
+      duration_ms: finished.getTime() - started.getTime(), consistency, vm_state: dom.state, disks,
+      agent: { host: deps.host ?? 'unknown', version: deps.version ?? '0.1.0' },
+    };
+    const newMeta: VmMetadata = {
+      format: 'sendense-repository-vm', version: 1, vm_uuid: vmId, vm_name: dom.name,
+      source_platform: req.sourcePlatform ?? meta?.source_platform ?? 'kvm',
+      platform_metadata: { ...(meta?.platform_metadata ?? {}), ...(req.platformMetadata ?? {}) },
+      disks: metaDisks.sort((a, b) => a.index - b.index), updated_at: finished.toISOString(),
+    };
+    await repo.commitPoint(manifest, newMeta, signal);
+    committed = true;
+
+    // ---- the older sendense- checkpoints are no longer needed: only the newest is a parent
+    await dropOldCheckpoints(deps, dom.name, running, work, ckpt, log);
+    const bytesSent = disks.reduce((n, d) => n + d.bytes_sent, 0);
+    return {
+      pointId, vmId, type: summary.type, reason: summary.reason, consistency, bytesRead, bytesSent,
+      durationMs: manifest.duration_ms, disks,
+    };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new BackupError(`[backup] backup of ${dom.name} failed, no restore point recorded: ${why}`, { cause: e });
+  } finally {
+    // the watchdog: never leave a job running, a VM frozen or paused, or a partial file
+    for (const s of sources) await s.close().catch(() => {});
+    if (frozen) await hv.guestAgentThaw(dom.name, 10_000).catch(() => {});
+    if (running) {
+      await hv.abortJob(dom.name).catch((e) => log(`ending the backup job failed: ${(e as Error).message}`));
+      if (dom.state === 'running' && (await hv.isPaused(dom.name).catch(() => false))) {
+        log(`${dom.name} was left paused: resuming it`);
+        await hv.resume(dom.name).catch(() => {});
+      }
+    }
+    for (const s of stopped) await s.stop().catch(() => {});
+    if (!committed) {
+      for (const w of work) {
+        if (w.file) await w.file.abort().catch(() => {});
+        for (const p of [w.partialImage, w.partialSums]) if (p) await deps.target.remove(p).catch(() => {});
+      }
+      if (checkpointCreated) {
+        await hv.deleteCheckpointMetadata(dom.name, ckpt).catch(() => {});
+        for (const t of tracked) await hv.removeBitmap(dom.name, t, ckpt).catch(() => {});
+      }
+      for (const b of offlineBitmaps) await hv.removeBitmapOffline(b.image, b.name).catch(() => {});
+    }
+  }
+}
+
+async function dropOldCheckpoints(deps: BackupDeps, domain: string, running: boolean, work: DiskWork[], keep: string, log: (m: string) => void): Promise<void> {
+  const hv = deps.hypervisor;
+  if (running) {
+    for (const c of await hv.listCheckpoints(domain).catch(() => [])) {
+      if (c.name.startsWith(SENDENSE_PREFIX) && c.name !== keep) await hv.deleteCheckpointMetadata(domain, c.name).catch(() => {});
+    }
+  }
+  for (const w of work.filter((x) => x.decision.track)) {
+    const bms = await hv.bitmaps(domain, w.disk.target).catch(() => []);
+    for (const b of bms) {
+      if (!b.name.startsWith(SENDENSE_PREFIX) || b.name === keep) continue;
+      await (running ? hv.removeBitmap(domain, w.disk.target, b.name) : hv.removeBitmapOffline(w.disk.source, b.name))
+        .catch((e) => log(`could not remove old bitmap ${b.name}: ${(e as Error).message}`));
+    }
+  }
+}
