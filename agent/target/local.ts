@@ -1,0 +1,281 @@
+/**
+ * @layer adapter
+ * LocalTarget: a repository in a directory of this host, through node:fs/promises.
+ * - create() opens the path exclusively (O_EXCL); appends are written in order and small ones
+ *   coalesced into one writev of up to 4 MiB; writeAt is a positional write; commit = fsync +
+ *   close; abort = close + unlink.
+ * - rename and writeFileAtomic (temporary sibling, fsync, rename) fsync the directory after
+ *   the rename, so the new name survives a crash.
+ * - errno → code: ENOSPC 'no-space', ENOENT 'not-found', EACCES 'permission', EEXIST 'exists'.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
+import nodePath from 'node:path';
+import { codeOfErrno } from './error-codes.ts';
+import { abortable, checkEntryPath, checkPath } from './guard.ts';
+import { joinPath, parentPath, tempSibling } from './path.ts';
+import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type TargetStat } from './port.ts';
+
+const C = '[target] [local]';
+const COALESCE_BYTES = 4 * 1024 * 1024;
+const READ_CHUNK = 4 * 1024 * 1024;
+
+function fail(what: string, e: unknown): TargetError {
+  if (e instanceof TargetError) return e;
+  const errno = (e as NodeJS.ErrnoException)?.code;
+  return new TargetError(codeOfErrno(errno), `${C} ${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+async function guarded<T>(what: string, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  signal?.throwIfAborted();
+  try {
+    return await abortable(work(), signal);
+  } catch (e) {
+    if (signal?.aborted && e === signal.reason) throw e;
+    throw fail(what, e);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try { await h.sync(); } finally { await h.close(); }
+}
+
+/** Writes every byte of `bufs` at `position` (writev may write less than asked). */
+async function writeAll(h: FileHandle, bufs: Buffer[], position: number): Promise<void> {
+  let rest = bufs;
+  while (rest.length) {
+    const { bytesWritten } = await h.writev(rest, position);
+    position += bytesWritten;
+    let n = bytesWritten;
+    while (rest.length && n >= rest[0].length) { n -= rest[0].length; rest = rest.slice(1); }
+    if (n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
+    if (bytesWritten === 0 && rest.length) throw new TargetError('io', `${C} write made no progress`);
+  }
+}
+
+/** Reads exactly `length` bytes at `position`. */
+async function readExactly(h: FileHandle, position: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await h.read(out, done, Math.min(READ_CHUNK, length - done), position + done);
+    if (bytesRead === 0) throw new TargetError('range', `${C} file ended at ${position + done} while reading ${length} bytes at ${position}`);
+    done += bytesRead;
+  }
+  return out;
+}
+
+export class LocalTarget implements BackupTarget {
+  readonly url: string;
+
+  /** `root` is made absolute; it need not exist yet (mkdirp('') creates it). */
+  constructor(root: string) {
+    this.url = nodePath.resolve(root);
+  }
+
+  private abs(p: string): string {
+    return joinPath(this.url, p);
+  }
+
+  hostPath(path: string): string {
+    return this.abs(checkPath(C, path));
+  }
+
+  async mkdirp(path: string, signal?: AbortSignal): Promise<void> {
+    const p = checkPath(C, path);
+    return guarded(`mkdir -p ${p}`, signal, async () => { await fs.mkdir(this.abs(p), { recursive: true }); });
+  }
+
+  async list(dir: string, signal?: AbortSignal): Promise<TargetEntry[]> {
+    const d = checkPath(C, dir);
+    return guarded(`list ${d}`, signal, async () => {
+      let names: string[];
+      try {
+        names = await fs.readdir(this.abs(d));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw e;
+      }
+      const out: TargetEntry[] = [];
+      for (const name of names.sort()) {
+        const s = await fs.stat(nodePath.join(this.abs(d), name)).catch(() => undefined);
+        if (s) out.push({ name, isDirectory: s.isDirectory(), size: s.isDirectory() ? 0 : s.size });
+      }
+      return out;
+    });
+  }
+
+  async stat(path: string, signal?: AbortSignal): Promise<TargetStat | undefined> {
+    const p = checkPath(C, path);
+    return guarded(`stat ${p}`, signal, async () => {
+      const s = await fs.stat(this.abs(p)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
+        throw e;
+      });
+      return s && { size: s.isDirectory() ? 0 : s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory() };
+    });
+  }
+
+  async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
+    const p = checkPath(C, path);
+    return guarded(`read ${p}`, signal, () => fs.readFile(this.abs(p), { signal }));
+  }
+
+  async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    const p = checkPath(C, path);
+    return guarded(`read ${p} at ${offset}+${length}`, signal, async () => {
+      const h = await fs.open(this.abs(p), 'r');
+      try {
+        const { size } = await h.stat();
+        if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+          throw new TargetError('range', `${C} read of ${p} at ${offset}+${length} is past its end (${size} bytes)`);
+        }
+        return await readExactly(h, offset, length, signal);
+      } finally {
+        await h.close();
+      }
+    });
+  }
+
+  async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
+    const p = checkEntryPath(C, path);
+    return guarded(`write ${p}`, signal, async () => {
+      const tmp = this.abs(tempSibling(p, randomBytes(6).toString('hex')));
+      try {
+        const h = await fs.open(tmp, 'wx', 0o644);
+        try {
+          await writeAll(h, [Buffer.from(data)], 0);
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+        signal?.throwIfAborted();
+        await fs.rename(tmp, this.abs(p));
+      } catch (e) {
+        await fs.unlink(tmp).catch(() => {});
+        throw e;
+      }
+      await fsyncDir(this.abs(parentPath(p)));
+    });
+  }
+
+  async create(path: string, signal?: AbortSignal): Promise<StreamFile> {
+    const p = checkEntryPath(C, path);
+    return guarded(`create ${p}`, signal, async () => new LocalStreamFile(p, this.abs(p), await fs.open(this.abs(p), 'wx', 0o644)));
+  }
+
+  async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
+    const a = checkEntryPath(C, from);
+    const b = checkEntryPath(C, to);
+    return guarded(`rename ${a} to ${b}`, signal, async () => {
+      await fs.rename(this.abs(a), this.abs(b));
+      await fsyncDir(this.abs(parentPath(b)));
+      if (parentPath(a) !== parentPath(b)) await fsyncDir(this.abs(parentPath(a)));
+    });
+  }
+
+  async remove(path: string, signal?: AbortSignal): Promise<void> {
+    const p = checkEntryPath(C, path);
+    return guarded(`remove ${p}`, signal, () => fs.rm(this.abs(p), { recursive: true, force: true }));
+  }
+
+  async freeSpace(path: string, signal?: AbortSignal): Promise<number> {
+    const p = checkPath(C, path);
+    return guarded(`free space at ${p}`, signal, async () => {
+      const s = await fs.statfs(this.abs(p));
+      return s.bavail * s.bsize;
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+class LocalStreamFile implements StreamFile {
+  private written = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+  /** a failed write leaves the file unusable: only abort() remains */
+  private failure: TargetError | undefined;
+  /** operations run one at a time, in call order */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly path: string, private readonly abs: string, private readonly h: FileHandle) {}
+
+  get length(): number {
+    return this.written + this.pendingBytes;
+  }
+
+  private serial<T>(what: string, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      signal?.throwIfAborted();
+      if (this.state !== 'open') throw new TargetError('io', `${C} ${this.path} is already ${this.state}`);
+      if (this.failure) throw this.failure;
+      try {
+        return await work();
+      } catch (e) {
+        if (e instanceof TargetError && e.code === 'range') throw e; // the caller's mistake: the file is fine
+        this.failure = fail(`${what} ${this.path}`, e);
+        throw this.failure;
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.pendingBytes) return;
+    const bufs = this.pending;
+    const n = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await writeAll(this.h, bufs, this.written);
+    this.written += n;
+  }
+
+  async append(chunk: Buffer, signal?: AbortSignal): Promise<void> {
+    return this.serial('append to', signal, async () => {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes >= COALESCE_BYTES) await this.flush();
+    });
+  }
+
+  async writeAt(offset: number, chunk: Buffer, signal?: AbortSignal): Promise<void> {
+    return this.serial('writeAt in', signal, async () => {
+      if (!(offset >= 0 && offset + chunk.length <= this.length)) {
+        throw new TargetError('range', `${C} writeAt ${offset}+${chunk.length} in ${this.path} is past the ${this.length} bytes written`);
+      }
+      await this.flush();
+      await writeAll(this.h, [chunk], offset);
+    });
+  }
+
+  async commit(signal?: AbortSignal): Promise<void> {
+    return this.serial('commit', signal, async () => {
+      await this.flush();
+      await this.h.sync();
+      await this.h.close();
+      this.state = 'committed';
+    });
+  }
+
+  async abort(): Promise<void> {
+    await this.queue;
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    await this.h.close().catch(() => {});
+    await fs.unlink(this.abs).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw fail(`abort ${this.path}`, e);
+    });
+  }
+}
+
+/** Opens a local directory as a BackupTarget. */
+export function openLocalTarget(root: string): LocalTarget {
+  return new LocalTarget(root);
+}
