@@ -1,0 +1,94 @@
+/**
+ * @layer usecase
+ * Reads the guest view of one disk at one point from the repository — the qcow2 chain resolved
+ * through its manifests — block by block, checking every 1 MiB block against the point's digests
+ * before handing it on. Used by restore (to write it out) and verify (to check it).
+ */
+import { openChain, type Qcow2Chain } from '../qcow2/reader.ts';
+import { Repository } from '../repository/repository.ts';
+import { vmDir } from '../repository/layout.ts';
+import type { PointDisk, PointManifest } from '../repository/manifest.ts';
+import { targetAccess } from '../repository/target-access.ts';
+import { SumsTable, sha256, zeroDigest } from '../backup/sums.ts';
+
+export class VerifyError extends Error {
+  override name = 'VerifyError';
+  constructor(message: string, readonly block?: number, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface ChainOfPoint {
+  point: PointManifest;
+  disk: PointDisk;
+  /** base first */
+  links: { point: PointManifest; disk: PointDisk }[];
+  chain: Qcow2Chain;
+  sums: SumsTable;
+}
+
+export async function openPointChain(repo: Repository, vm: string, pointId: string, disk: string, signal?: AbortSignal): Promise<ChainOfPoint> {
+  const links = await repo.chain(vm, pointId, disk, signal);
+  const top = links[links.length - 1];
+  const topFirst = [...links].reverse();
+  const files = await Promise.all(topFirst.map((l) => targetAccess(repo.target, `${vmDir(vm)}/${l.disk.image}`, signal)));
+  const names = topFirst.map((l) => l.disk.image.slice(l.disk.image.lastIndexOf('/') + 1));
+  const chain = await openChain(files, { names, signal });
+  if (chain.size !== top.disk.virtual_size) throw new VerifyError(`[verify] ${top.disk.image} is ${chain.size} bytes, the manifest says ${top.disk.virtual_size}`);
+  const sumsBuf = await repo.readSums(vm, top.disk, signal);
+  const sums = new SumsTable(top.disk.virtual_size, top.disk.block_size, sumsBuf);
+  if (sums.contentSha256() !== top.disk.content_sha256) {
+    throw new VerifyError(`[verify] ${top.disk.sums} does not match content_sha256 of point ${top.point.id}: the digest file is damaged`);
+  }
+  return { point: top.point, disk: top.disk, links, chain, sums };
+}
+
+export interface BlockHandler {
+  /** called for every block that holds data (in any order); zero blocks are skipped */
+  (offset: number, data: Buffer): Promise<void>;
+}
+
+/**
+ * Reads every block of the chain that some layer allocates, checks its digest, passes it on.
+ * Blocks no layer allocates must have the digest of zeros. Throws VerifyError on the first
+ * mismatch. Returns the bytes read.
+ */
+export async function readVerified(c: ChainOfPoint, onBlock: BlockHandler | undefined, opts: { inFlight?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<number> {
+  const { sums, chain } = c;
+  const bs = sums.blockSize;
+  const extents = await chain.extents(0, chain.size, opts.signal);
+  const allocated = new Uint8Array(sums.blocks);
+  for (const e of extents) {
+    for (let b = Math.floor(e.offset / bs); b * bs < e.offset + e.length; b++) allocated[b] = 1;
+  }
+  const todo: number[] = [];
+  for (let b = 0; b < sums.blocks; b++) {
+    if (allocated[b]) todo.push(b);
+    else if (!sums.get(b).equals(zeroDigest(sums.blockLength(b)))) {
+      throw new VerifyError(`[verify] block ${b} (offset ${b * bs}) of ${c.disk.target} at point ${c.point.id} is not stored in any image of the chain but was not zero when backed up: an image is missing data`, b);
+    }
+  }
+  let next = 0;
+  let bytes = 0;
+  let failed: unknown;
+  const lane = async () => {
+    while (next < todo.length && failed === undefined) {
+      const b = todo[next++];
+      try {
+        opts.signal?.throwIfAborted();
+        const data = await chain.read(b * bs, sums.blockLength(b), opts.signal);
+        if (!sha256(data).equals(sums.get(b))) {
+          throw new VerifyError(`[verify] block ${b} (offset ${b * bs}) of ${c.disk.target} at point ${c.point.id} does not match its digest: the repository's data is damaged`, b);
+        }
+        bytes += data.length;
+        if (onBlock) await onBlock(b * bs, data);
+        opts.onProgress?.(bytes, todo.length * bs);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.inFlight ?? 8 }, lane));
+  if (failed !== undefined) throw failed;
+  return bytes;
+}
