@@ -22,8 +22,10 @@
  * - beginBackup(): one pull-mode job per domain; all disks in `spec.disks` from one point in time.
  *   Rejects with 'job-active' when a job runs, 'not-running' when the domain is not running,
  *   'checkpoint-missing' when `incrementalFrom` is not a checkpoint the hypervisor knows (redefine
- *   it first), 'bitmap-inconsistent' when that checkpoint's bitmap is inconsistent (a full backup
- *   is needed), 'bitmap-exists' / 'checkpoint-exists' when the new checkpoint's name is taken.
+ *   it first), 'bitmap-inconsistent' when that checkpoint's bitmap is inconsistent and
+ *   'bitmap-missing' when it is not in the image (QEMU was killed before it ever flushed it): both
+ *   mean a full backup. 'bitmap-exists' / 'checkpoint-exists' when the new checkpoint's name is
+ *   taken; 'unsupported' for a bitmap on a disk that cannot hold one (raw, network).
  *   On success the exports are readable at `socketPath` until abortJob(). Writes the guest makes
  *   after beginBackup resolves are not visible in the exports. The socket's directory is created
  *   and made writable by the QEMU user; scratch files live under `scratchDir` and are unique to
@@ -184,12 +186,15 @@ export interface Hypervisor {
   imageBitmaps(image: string, signal?: AbortSignal): Promise<BitmapInfo[]>;
 
   listCheckpoints(ref: DomainRef, signal?: AbortSignal): Promise<CheckpointRecord[]>;
-  /** re-registers a checkpoint libvirt forgot (no bitmap is created); 'checkpoint-exists' if known */
+  /** re-registers a checkpoint libvirt forgot; no bitmap is created or checked (see bitmaps()).
+   * A record with the same name is replaced. A parent the hypervisor does not know is left out
+   * (libvirt refuses unknown parents); redefine parents first to keep the chain. */
   redefineCheckpoint(ref: DomainRef, rec: CheckpointRecord, signal?: AbortSignal): Promise<void>;
   /** forgets a checkpoint, leaving its bitmaps; a checkpoint that is not known resolves */
   deleteCheckpointMetadata(ref: DomainRef, name: string, signal?: AbortSignal): Promise<void>;
   /** removes a bitmap from a domain's disk (running: through QEMU; stopped: in the image);
-   * a bitmap that is not there resolves. Forget its checkpoint first. */
+   * a bitmap that is not there resolves. 'checkpoint-exists' while a known checkpoint still
+   * refers to it (deleteCheckpointMetadata first); 'job-active' while a job uses it. */
   removeBitmap(ref: DomainRef, disk: string, name: string, signal?: AbortSignal): Promise<void>;
 
   beginBackup(ref: DomainRef, spec: BackupJobSpec, signal?: AbortSignal): Promise<BackupExport>;
