@@ -200,6 +200,19 @@ export class MemoryHypervisor implements Hypervisor {
     return new DiskSnapshotSource(exp);
   }
 
+  /** A bitmap created behind Sendense's back (CloudStack's own, any name) in an image no VM runs. */
+  injectBitmap(image: string, name: string): void {
+    const img = this.offlineWritable(image);
+    if (img.bitmaps.has(name)) throw err('bitmap-exists', `bitmap '${name}' already exists in ${image}`);
+    img.bitmaps.set(name, { name, recording: true, stored: true, inUse: false, inconsistent: false, dirty: new Set() });
+  }
+
+  /** Files (sockets, scratch files) directly in `dir`. */
+  listFiles(dir: string): string[] {
+    const prefix = `${dir.replace(/\/+$/, '')}/`;
+    return [...this.files].filter((f) => f.startsWith(prefix) && !f.slice(prefix.length).includes('/')).map((f) => f.slice(prefix.length));
+  }
+
   /** Whether a socket or scratch file "exists". */
   pathExists(p: string): boolean {
     return this.files.has(p);
@@ -325,7 +338,7 @@ export class MemoryHypervisor implements Hypervisor {
     return {
       socketPath: spec.socketPath,
       exports: spec.disks.map((d) => ({
-        disk: d.target, exportName: d.target, uri: `nbd+unix:///${d.target}?socket=${spec.socketPath}`,
+        disk: d.target, socketPath: spec.socketPath, exportName: d.target, uri: `nbd+unix:///${d.target}?socket=${spec.socketPath}`,
         ...(d.incrementalFrom ? { bitmapContext: `qemu:dirty-bitmap:backup-${d.target}` } : {}),
       })),
       ...(spec.checkpoint ? { checkpoint: spec.checkpoint.name } : {}),
@@ -380,10 +393,8 @@ export class MemoryHypervisor implements Hypervisor {
 
   async addBitmapOffline(image: string, name: string): Promise<void> {
     assertSendenseName(name, 'bitmap');
-    const img = this.offlineWritable(image);
-    if (img.format !== 'qcow2') throw err('unsupported', `${image} is ${img.format}: only qcow2 holds bitmaps`);
-    if (img.bitmaps.has(name)) throw err('bitmap-exists', `bitmap '${name}' already exists in ${image}`);
-    img.bitmaps.set(name, { name, recording: true, stored: true, inUse: false, inconsistent: false, dirty: new Set() });
+    if (this.offlineWritable(image).format !== 'qcow2') throw err('unsupported', `${image} is raw: only qcow2 holds bitmaps`);
+    this.injectBitmap(image, name);
   }
 
   async removeBitmapOffline(image: string, name: string): Promise<void> {

@@ -131,6 +131,8 @@ export interface BackupJobSpec {
 export interface DiskExport {
   /** target dev */
   disk: string;
+  /** the job's unix socket (same as BackupExport.socketPath) */
+  socketPath: string;
   /** NBD export name */
   exportName: string;
   /** 'nbd+unix:///<exportName>?socket=<socketPath>' */

@@ -1,0 +1,401 @@
+/**
+ * @layer adapter
+ * LibvirtHypervisor: the Hypervisor port on a KVM host through `virsh -c qemu:///system`,
+ * `qemu-img` and `qemu-nbd` (no shell anywhere). Notes on how libvirt 9 / QEMU 7.2 behave:
+ * - Bitmaps of a running domain come from QMP `query-named-block-nodes` (via
+ *   `virsh qemu-monitor-command`, which marks the domain "custom-monitor" tainted in libvirt's
+ *   log): the image header of a running VM shows every bitmap 'in-use' and misses the ones
+ *   created since it started. Stopped images are read with `qemu-img info`.
+ * - A second `backup-begin` while a job runs blocks ~30 s on libvirt's job lock: the adapter
+ *   checks first and answers 'job-active' at once; calls on one domain are serialised.
+ * - libvirt reports a missing and an inconsistent bitmap alike ("missing or broken bitmap"):
+ *   the adapter checks the incremental's bitmap itself to tell 'bitmap-missing' from
+ *   'bitmap-inconsistent'.
+ * - Scratch files are named `<domain-uuid>-<job>-<disk>.qcow2` in the job's scratchDir; libvirt
+ *   deletes them when the job ends, abortJob removes any that are left, and the socket.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { backupXml, parseBackupXml, type RunningBackup } from './backup-xml.ts';
+import { parseNodeBitmaps } from './bitmap-info.ts';
+import { newCheckpointXml, parseCheckpointXml, redefineCheckpointXml } from './checkpoint-xml.ts';
+import { parseDacLabel, parseDomainDisks, parseDomInfo, type ParsedDisk } from './domain-xml.ts';
+import { libvirtReason } from './libvirt-errors.ts';
+import {
+  assertSendenseName, HypervisorError,
+  type BackupExport, type BackupJobSpec, type BitmapInfo, type CheckpointRecord, type DomainDisk,
+  type DomainInfo, type DomainRef, type FreezeResult, type Hypervisor, type StoppedExport,
+  type StoppedExportOptions, type ThawResult,
+} from './port.ts';
+import { bitmapOp, imageInfo } from './qemu-img.ts';
+import { startQemuNbd } from './qemu-nbd.ts';
+import { ensureQemuWritableDir, qemuConfOwner } from './qemu-owner.ts';
+import { Virsh, type VirshOptions } from './virsh.ts';
+import { CommandError } from '../system/run.ts';
+
+interface JobFiles {
+  domain: string;
+  socketPath: string;
+  scratch: string[];
+  createdDirs: string[];
+}
+
+const err = (code: ConstructorParameters<typeof HypervisorError>[0], msg: string) => new HypervisorError(code, `[hypervisor] [libvirt] ${msg}`);
+
+export class LibvirtHypervisor implements Hypervisor {
+  readonly kind = 'libvirt';
+  private readonly virsh: Virsh;
+  private readonly jobs = new Map<string, JobFiles>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(opts: VirshOptions = {}) {
+    this.virsh = new Virsh(opts);
+  }
+
+  async listDomains(signal?: AbortSignal): Promise<DomainInfo[]> {
+    const uuids = (await this.virsh.call(['list', '--all', '--uuid'], { signal })).split('\n').map((s) => s.trim()).filter(Boolean);
+    const out: DomainInfo[] = [];
+    for (const u of uuids) {
+      // a domain can vanish between the list and the look-up (a transient one destroyed)
+      const d = await this.getDomain(u, signal).catch((e: unknown) => {
+        if (e instanceof HypervisorError && e.code === 'not-found') return undefined;
+        throw e;
+      });
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  async getDomain(ref: DomainRef, signal?: AbortSignal): Promise<DomainInfo> {
+    const text = await this.virsh.call(['dominfo', ref], { signal });
+    const info = parseDomInfo(text);
+    if (!info) throw err('libvirt', `unreadable dominfo for '${ref}': ${text.slice(0, 200)}`);
+    return info;
+  }
+
+  async disks(ref: DomainRef, signal?: AbortSignal): Promise<DomainDisk[]> {
+    return (await this.parsedDisks(ref, signal)).map(({ index: _index, ...d }) => d);
+  }
+
+  async bitmaps(ref: DomainRef, disk: string, signal?: AbortSignal): Promise<BitmapInfo[]> {
+    const dom = await this.getDomain(ref, signal);
+    const d = this.pick(await this.parsedDisks(dom.uuid, signal), disk, dom.name);
+    if (dom.state === 'shutoff') {
+      if (d.format !== 'qcow2' || (d.kind !== 'file' && d.kind !== 'block')) return [];
+      return (await imageInfo(d.source, 'qcow2', signal)).bitmaps;
+    }
+    return this.liveBitmaps(dom.uuid, d, signal);
+  }
+
+  async imageBitmaps(image: string, signal?: AbortSignal): Promise<BitmapInfo[]> {
+    return (await imageInfo(image, undefined, signal)).bitmaps;
+  }
+
+  async listCheckpoints(ref: DomainRef, signal?: AbortSignal): Promise<CheckpointRecord[]> {
+    const names = await this.checkpointNames(ref, signal);
+    const out: CheckpointRecord[] = [];
+    for (const n of names) {
+      out.push(parseCheckpointXml(await this.virsh.call(['checkpoint-dumpxml', ref, n, '--no-domain'], { signal })));
+    }
+    return out;
+  }
+
+  async redefineCheckpoint(ref: DomainRef, rec: CheckpointRecord, signal?: AbortSignal): Promise<void> {
+    assertSendenseName(rec.name, 'checkpoint');
+    const dom = await this.getDomain(ref, signal);
+    const disks = await this.parsedDisks(dom.uuid, signal);
+    for (const d of rec.disks) this.pick(disks, d.target, dom.name);
+    const known = await this.checkpointNames(dom.uuid, signal);
+    const parent = rec.parent && rec.parent !== rec.name && known.includes(rec.parent) ? rec.parent : undefined;
+    const xml = redefineCheckpointXml({ name: rec.name, creationTime: rec.creationTime, disks: rec.disks, ...(parent ? { parent } : {}) });
+    await this.virsh.withXml([xml], ([f]) => ['checkpoint-create', dom.uuid, f, '--redefine'], { signal });
+  }
+
+  async deleteCheckpointMetadata(ref: DomainRef, name: string, signal?: AbortSignal): Promise<void> {
+    assertSendenseName(name, 'checkpoint');
+    try {
+      await this.virsh.call(['checkpoint-delete', ref, name, '--metadata'], { signal });
+    } catch (e) {
+      if (e instanceof HypervisorError && e.code === 'checkpoint-missing') return;
+      throw e;
+    }
+  }
+
+  async removeBitmap(ref: DomainRef, disk: string, name: string, signal?: AbortSignal): Promise<void> {
+    assertSendenseName(name, 'bitmap');
+    const dom = await this.getDomain(ref, signal);
+    const d = this.pick(await this.parsedDisks(dom.uuid, signal), disk, dom.name);
+    const owner = (await this.listCheckpoints(dom.uuid, signal)).find((c) => c.disks.some((x) => x.target === disk && x.bitmap === name));
+    if (owner) throw err('checkpoint-exists', `bitmap '${name}' on ${disk} of '${dom.name}' belongs to checkpoint '${owner.name}': deleteCheckpointMetadata first`);
+    if (dom.state === 'shutoff') {
+      if (!(await imageInfo(d.source, 'qcow2', signal)).bitmaps.some((b) => b.name === name)) return;
+      await bitmapOp('--remove', d.source, name, signal);
+      return;
+    }
+    const present = (await this.liveBitmaps(dom.uuid, d, signal)).find((b) => b.name === name);
+    if (!present) return;
+    if (present.busy) throw err('job-active', `bitmap '${name}' on ${disk} is in use by a job: abortJob first`);
+    const r = await this.virsh.qmp(dom.uuid, 'block-dirty-bitmap-remove', { node: this.nodeName(d), name }, signal);
+    if (r.error && !/not found/i.test(r.error.desc ?? '')) {
+      throw err(/in use|busy/i.test(r.error.desc ?? '') ? 'job-active' : 'qemu', `removing bitmap '${name}' from ${disk} of '${dom.name}': ${r.error.desc}`);
+    }
+  }
+
+  async beginBackup(ref: DomainRef, spec: BackupJobSpec, signal?: AbortSignal): Promise<BackupExport> {
+    if (spec.checkpoint) assertSendenseName(spec.checkpoint.name, 'checkpoint');
+    for (const d of spec.disks) if (d.incrementalFrom && !d.incrementalFrom.trim()) throw err('invalid', `disk ${d.target}: empty incrementalFrom`);
+    const dom = await this.getDomain(ref, signal);
+    return this.locked(dom.uuid, async () => {
+      if (dom.state !== 'running' && dom.state !== 'paused') throw err('not-running', `domain '${dom.name}' is ${dom.state}: back up its images with exportStopped`);
+      if (await this.jobActive(dom.uuid, signal)) throw err('job-active', `domain '${dom.name}' already has a job (domjobinfo): abortJob first`);
+      if (!spec.disks.length) throw err('invalid', 'a backup job needs at least one disk');
+      const targets = spec.disks.map((d) => d.target);
+      if (new Set(targets).size !== targets.length) throw err('invalid', `disk listed twice in ${targets.join(',')}`);
+      const xml = await this.virsh.call(['dumpxml', dom.uuid], { signal });
+      const all = parseDomainDisks(xml);
+      for (const t of targets) this.pick(all, t, dom.name);
+      const checkpoints = await this.listCheckpoints(dom.uuid, signal);
+      const live = new Map<string, BitmapInfo[]>();
+      const bitmapsOf = async (d: ParsedDisk) => {
+        if (!live.has(d.target)) live.set(d.target, await this.liveBitmaps(dom.uuid, d, signal));
+        return live.get(d.target)!;
+      };
+      if (spec.checkpoint) {
+        const name = spec.checkpoint.name;
+        if (checkpoints.some((c) => c.name === name)) throw err('checkpoint-exists', `checkpoint '${name}' exists on '${dom.name}': pick a new name`);
+        for (const t of spec.checkpoint.disks) {
+          const d = this.pick(all, t, dom.name);
+          if (d.format !== 'qcow2' || (d.kind !== 'file' && d.kind !== 'block')) throw err('unsupported', `disk ${t} is ${d.kind}/${d.format || '?'}: only a qcow2 file or device can hold a bitmap (back it up in full)`);
+          if ((await bitmapsOf(d)).some((b) => b.name === name)) throw err('bitmap-exists', `bitmap '${name}' already exists on ${t} of '${dom.name}': remove it or pick a new name`);
+        }
+      }
+      for (const s of spec.disks) {
+        if (!s.incrementalFrom) continue;
+        const cp = checkpoints.find((c) => c.name === s.incrementalFrom);
+        if (!cp) throw err('checkpoint-missing', `checkpoint '${s.incrementalFrom}' is unknown on '${dom.name}': redefine it from Sendense's record first`);
+        const bm = cp.disks.find((x) => x.target === s.target)?.bitmap;
+        const b = bm ? (await bitmapsOf(this.pick(all, s.target, dom.name))).find((x) => x.name === bm) : undefined;
+        if (!b) throw err('bitmap-missing', `checkpoint '${cp.name}' has no bitmap in ${s.target}'s image (QEMU stopped before saving it): a full backup is needed`);
+        if (b.inconsistent) throw err('bitmap-inconsistent', `bitmap '${b.name}' on ${s.target} of '${dom.name}' is inconsistent (QEMU was killed or the host crashed): a full backup is needed`);
+      }
+      if (existsSync(spec.socketPath)) throw err('invalid', `${spec.socketPath} exists: use a socket path unique to this job`);
+
+      const owner = parseDacLabel(xml) ?? qemuConfOwner();
+      const createdDirs: string[] = [];
+      const sockDir = path.dirname(spec.socketPath);
+      if (ensureQemuWritableDir(sockDir, owner)) createdDirs.push(sockDir);
+      if (!existsSync(spec.scratchDir)) { mkdirSync(spec.scratchDir, { recursive: true, mode: 0o755 }); createdDirs.unshift(spec.scratchDir); }
+      const job = randomUUID().slice(0, 8);
+      const scratch = new Map(targets.map((t) => [t, path.join(spec.scratchDir, `${dom.uuid}-${job}-${t}.qcow2`)]));
+      const files: JobFiles = { domain: dom.name, socketPath: spec.socketPath, scratch: [...scratch.values()], createdDirs };
+      this.jobs.set(dom.uuid, files);
+      const allTargets = all.map((d) => d.target);
+      const docs = [backupXml(spec.socketPath, allTargets, spec.disks, scratch)];
+      if (spec.checkpoint) docs.push(newCheckpointXml(spec.checkpoint.name, allTargets, spec.checkpoint.disks));
+      let running: RunningBackup;
+      try {
+        await this.virsh.withXml(docs, (f) => ['backup-begin', dom.uuid, ...f], { signal });
+        running = parseBackupXml(await this.virsh.call(['backup-dumpxml', dom.uuid], { signal }));
+        if (signal?.aborted) throw signal.reason;
+      } catch (e) {
+        await this.endJob(dom.uuid).catch(() => {});
+        throw e;
+      }
+      const byDisk = new Map(running.disks.map((d) => [d.disk, d]));
+      return {
+        socketPath: spec.socketPath,
+        exports: spec.disks.map((s) => {
+          const r = byDisk.get(s.target);
+          const exportName = r?.exportName ?? s.target;
+          const bitmap = r?.exportBitmap ?? (s.incrementalFrom ? `backup-${s.target}` : undefined);
+          return {
+            disk: s.target, socketPath: spec.socketPath, exportName, uri: `nbd+unix:///${encodeURIComponent(exportName)}?socket=${spec.socketPath}`,
+            ...(s.incrementalFrom && bitmap ? { bitmapContext: `qemu:dirty-bitmap:${bitmap}` } : {}),
+          };
+        }),
+        ...(spec.checkpoint ? { checkpoint: spec.checkpoint.name } : {}),
+      };
+    });
+  }
+
+  async jobActive(ref: DomainRef, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const out = await this.virsh.call(['domjobinfo', ref], { signal });
+      const type = /Job type:\s*(\S+)/.exec(out)?.[1];
+      return type !== undefined && type !== 'None';
+    } catch (e) {
+      if (e instanceof HypervisorError && (e.code === 'not-found' || e.code === 'not-running')) return false;
+      throw e;
+    }
+  }
+
+  async abortJob(ref: DomainRef, signal?: AbortSignal): Promise<void> {
+    let uuid: string | undefined;
+    try {
+      uuid = (await this.getDomain(ref, signal)).uuid;
+    } catch (e) {
+      if (!(e instanceof HypervisorError && e.code === 'not-found')) throw e;
+    }
+    if (!uuid) {
+      // the domain is gone (a transient one destroyed): only files can be left
+      for (const [k, files] of this.jobs) if (k === ref || files.domain === ref) { removeJobFiles(files); this.jobs.delete(k); }
+      return;
+    }
+    await this.locked(uuid, () => this.endJob(uuid, signal));
+  }
+
+  async guestAgentAvailable(ref: DomainRef, timeoutMs: number): Promise<boolean> {
+    return (await this.agentPing(ref, timeoutMs)) === undefined;
+  }
+
+  async guestAgentFreeze(ref: DomainRef, timeoutMs: number): Promise<FreezeResult> {
+    const t0 = Date.now();
+    const why = await this.agentPing(ref, timeoutMs);
+    if (why !== undefined) return { ok: false, reason: 'unavailable', message: why };
+    try {
+      const out = await this.virsh.call(['domfsfreeze', ref], { timeoutMs: Math.max(1000, timeoutMs - (Date.now() - t0)) });
+      return { ok: true, frozen: Number(/Froze (\d+)/.exec(out)?.[1] ?? 0) };
+    } catch (e) {
+      // a freeze that timed out may still complete in the guest: thaw to be sure
+      await this.guestAgentThaw(ref, timeoutMs).catch(() => {});
+      return { ok: false, reason: 'failed', message: (e as Error).message };
+    }
+  }
+
+  async guestAgentThaw(ref: DomainRef, timeoutMs: number): Promise<ThawResult> {
+    try {
+      const out = await this.virsh.call(['domfsthaw', ref], { timeoutMs: Math.max(1000, timeoutMs) });
+      return { ok: true, thawed: Number(/Thawed (\d+)/.exec(out)?.[1] ?? 0) };
+    } catch (e) {
+      const m = (e as Error).message;
+      const unavailable = /not configured|not connected|not responding|not running|not-found/i.test(m) || (e instanceof HypervisorError && (e.code === 'not-found' || e.code === 'not-running'));
+      return { ok: false, reason: unavailable ? 'unavailable' : 'failed', message: m };
+    }
+  }
+
+  async isPaused(ref: DomainRef, signal?: AbortSignal): Promise<boolean> {
+    return (await this.getDomain(ref, signal)).state === 'paused';
+  }
+
+  async resume(ref: DomainRef, signal?: AbortSignal): Promise<void> {
+    if (await this.isPaused(ref, signal)) await this.virsh.call(['resume', ref], { signal });
+  }
+
+  async addBitmapOffline(image: string, name: string, signal?: AbortSignal): Promise<void> {
+    assertSendenseName(name, 'bitmap');
+    const info = await imageInfo(image, undefined, signal);
+    if (info.format !== 'qcow2') throw err('unsupported', `${image} is ${info.format}: only qcow2 holds bitmaps (back it up in full)`);
+    if (info.bitmaps.some((b) => b.name === name)) throw err('bitmap-exists', `bitmap '${name}' already exists in ${image}`);
+    await bitmapOp('--add', image, name, signal);
+  }
+
+  async removeBitmapOffline(image: string, name: string, signal?: AbortSignal): Promise<void> {
+    assertSendenseName(name, 'bitmap');
+    const info = await imageInfo(image, undefined, signal);
+    if (!info.bitmaps.some((b) => b.name === name)) return;
+    await bitmapOp('--remove', image, name, signal);
+  }
+
+  async exportStopped(image: string, opts: StoppedExportOptions, signal?: AbortSignal): Promise<StoppedExport> {
+    const info = await imageInfo(image, opts.format, signal);
+    if (opts.bitmap) {
+      const b = info.bitmaps.find((x) => x.name === opts.bitmap);
+      if (!b) throw err('bitmap-missing', `no bitmap '${opts.bitmap}' in ${image}: a full backup is needed`);
+      if (b.inconsistent) throw err('bitmap-inconsistent', `bitmap '${opts.bitmap}' in ${image} is inconsistent (left in use by a QEMU that did not stop cleanly): a full backup is needed`);
+    }
+    return startQemuNbd({ image, format: opts.format ?? info.format, socketPath: opts.socketPath, ...(opts.bitmap ? { bitmap: opts.bitmap } : {}), ...(signal ? { signal } : {}) });
+  }
+
+  // ---- internals ----
+
+  private async parsedDisks(ref: DomainRef, signal?: AbortSignal): Promise<ParsedDisk[]> {
+    return parseDomainDisks(await this.virsh.call(['dumpxml', ref], { signal }));
+  }
+
+  private pick(disks: ParsedDisk[], target: string, domain: string): ParsedDisk {
+    const d = disks.find((x) => x.target === target);
+    if (!d) throw err('not-found', `domain '${domain}' has no disk ${target} (it has ${disks.map((x) => x.target).join(', ') || 'none'})`);
+    return d;
+  }
+
+  private nodeName(d: ParsedDisk): string | undefined {
+    return d.index !== undefined ? `libvirt-${d.index}-format` : undefined;
+  }
+
+  private async liveBitmaps(uuid: string, d: ParsedDisk, signal?: AbortSignal): Promise<BitmapInfo[]> {
+    const out = await this.virsh.call(['qemu-monitor-command', uuid, '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'], { signal });
+    const nodeName = this.nodeName(d);
+    const found = parseNodeBitmaps(out, { ...(nodeName ? { nodeName } : {}), file: d.source });
+    if (!found) throw err('qemu', `QEMU has no block node for ${d.target} (${d.source})`);
+    return found;
+  }
+
+  private async checkpointNames(ref: DomainRef, signal?: AbortSignal): Promise<string[]> {
+    const out = await this.virsh.call(['checkpoint-list', ref, '--name', '--topological'], { signal });
+    return out.split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** undefined when the agent answers a ping, else why not. */
+  private async agentPing(ref: DomainRef, timeoutMs: number): Promise<string | undefined> {
+    const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
+    try {
+      await this.virsh.call(['qemu-agent-command', ref, '--timeout', String(secs), '{"execute":"guest-ping"}'], { timeoutMs: timeoutMs + 2000 });
+      return undefined;
+    } catch (e) {
+      const c = e instanceof HypervisorError ? e.cause : undefined;
+      return c instanceof CommandError && c.code !== null ? `guest agent unavailable: ${libvirtReason(c.stderr)}` : `guest agent unavailable: ${(e as Error).message}`;
+    }
+  }
+
+  /** Ends the domain's job (if any), waits for it to be gone, removes its files. */
+  private async endJob(uuid: string, signal?: AbortSignal): Promise<void> {
+    const known = this.jobs.get(uuid);
+    let files: JobFiles | undefined = known;
+    if (await this.jobActive(uuid, signal)) {
+      const dump = await this.virsh.call(['backup-dumpxml', uuid], { signal }).then(parseBackupXml, () => undefined);
+      if (dump) {
+        files = {
+          domain: known?.domain ?? uuid,
+          socketPath: dump.socketPath ?? known?.socketPath ?? '',
+          scratch: [...new Set([...(known?.scratch ?? []), ...dump.disks.flatMap((d) => (d.scratch ? [d.scratch] : []))])],
+          createdDirs: known?.createdDirs ?? [],
+        };
+      }
+      await this.virsh.call(['domjobabort', uuid], { signal }).catch((e: unknown) => {
+        if (!/no job is active/i.test((e as Error).message)) throw e;
+      });
+      for (let i = 0; i < 200 && (await this.jobActive(uuid, signal)); i++) await new Promise((r) => setTimeout(r, 50));
+      if (await this.jobActive(uuid, signal)) throw err('libvirt', `the job on ${uuid} did not end after domjobabort: check 'virsh domjobinfo ${uuid}'`);
+    }
+    if (files) removeJobFiles(files);
+    this.jobs.delete(uuid);
+  }
+
+  /** Runs `fn` after any earlier locked call on this domain has finished. */
+  private async locked<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(uuid) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.locks.set(uuid, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.locks.get(uuid) === tail) this.locks.delete(uuid);
+    }
+  }
+}
+
+function removeJobFiles(files: JobFiles): void {
+  const rmIf = (p: string, kind: 'socket' | 'file') => {
+    try {
+      const st = lstatSync(p);
+      if ((kind === 'socket' && st.isSocket()) || (kind === 'file' && st.isFile())) rmSync(p, { force: true });
+    } catch { /* gone */ }
+  };
+  if (files.socketPath) rmIf(files.socketPath, 'socket');
+  for (const f of files.scratch) rmIf(f, 'file');
+  for (const d of files.createdDirs) {
+    try { rmdirSync(d); } catch { /* not empty or gone: not ours to force */ }
+  }
+}
