@@ -1,0 +1,260 @@
+/**
+ * @layer adapter
+ * One ssh2 connection to a repository host, shared by everything a SshTarget does:
+ * - the host key is pinned from an OpenSSH known_hosts file (known-hosts.ts): an unknown host
+ *   or another key fails with 'host-key' during the key exchange, before authentication and
+ *   before any data is sent; the message says how to check and pin the key;
+ * - key authentication from an identity file; AES-128-GCM preferred (the fast cipher);
+ * - exec channels (at most MAX_EXEC at once: OpenSSH allows 10 sessions per connection) and one
+ *   lazily opened SFTP session;
+ * - a dropped connection ('close'/'error', or keepalives unanswered) rejects every pending
+ *   operation with 'disconnected', at once, and every later one too.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import { abortable } from './guard.ts';
+import { fingerprint, hostKeyAlgorithms, keysFor, keyType, knownHostName, parseKnownHosts, verifyHostKey, type KnownHosts } from './known-hosts.ts';
+import { TargetError } from './port.ts';
+
+export const C = '[target] [ssh]';
+const MAX_EXEC = 8;
+
+export interface SshConnectOptions {
+  host: string;
+  port: number;
+  user: string;
+  /** private key file (no passphrase); default ~/.ssh/id_ed25519, else ~/.ssh/id_rsa */
+  identityFile?: string;
+  /** default ~/.ssh/known_hosts */
+  knownHostsFile?: string;
+  signal?: AbortSignal;
+  /** ms between keepalive probes; after 3 unanswered the connection is lost (default 5000) */
+  keepaliveIntervalMs?: number;
+  /** handshake and authentication must finish within this (default 20000) */
+  readyTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  stdout: Buffer;
+  stderr: string;
+}
+
+function defaultIdentity(): string {
+  const ssh = path.join(homedir(), '.ssh');
+  return [path.join(ssh, 'id_ed25519'), path.join(ssh, 'id_rsa')].find((f) => existsSync(f)) ?? path.join(ssh, 'id_ed25519');
+}
+
+function readConfigFile(file: string, what: string, code: 'config' | 'host-key'): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new TargetError(code, `${C} cannot read the ${what} ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function hostKeyAdvice(name: string, host: string, port: number, file: string, presented: Buffer): string {
+  const t = keyType(presented);
+  const short = t.replace(/^ssh-|^ecdsa-sha2-nistp\d+$/, (m) => (m === 'ssh-' ? '' : 'ecdsa'));
+  return `Check the fingerprint on the repository host (ssh-keygen -lf /etc/ssh/ssh_host_${short}_key.pub must print ${fingerprint(presented)}), `
+    + `then pin it: ssh-keyscan -p ${port} -t ${t} ${host} >> ${file} (or remove a stale line first: ssh-keygen -R '${name}' -f ${file}).`;
+}
+
+/** A counting semaphore for exec channels. */
+class Slots {
+  private free: number;
+  private waiters: (() => void)[] = [];
+  constructor(n: number) { this.free = n; }
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiters.push(r));
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+export class SshConnection {
+  private lost: TargetError | undefined;
+  private readonly pending = new Set<(e: TargetError) => void>();
+  private readonly slots = new Slots(MAX_EXEC);
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+
+  private constructor(private readonly client: Client, readonly where: string) {
+    const drop = (why: string) => {
+      if (this.lost) return;
+      this.lost = new TargetError('disconnected', `${C} the connection to ${where} was lost: ${why}`);
+      for (const reject of this.pending) reject(this.lost);
+      this.pending.clear();
+    };
+    client.on('error', (e: Error) => drop(e.message));
+    client.on('close', () => drop('closed'));
+    client.on('end', () => drop('closed by the host'));
+  }
+
+  static async connect(o: SshConnectOptions): Promise<SshConnection> {
+    o.signal?.throwIfAborted();
+    const where = `${o.user}@${knownHostName(o.host, o.port)}`;
+    const khFile = o.knownHostsFile ?? path.join(homedir(), '.ssh', 'known_hosts');
+    const identityFile = o.identityFile ?? defaultIdentity();
+    const kh: KnownHosts = existsSync(khFile) ? parseKnownHosts(readConfigFile(khFile, 'known_hosts file', 'host-key')) : { entries: [] };
+    const privateKey = readConfigFile(identityFile, 'identity file', 'config');
+    const pinned = keysFor(kh, o.host, o.port);
+    const name = knownHostName(o.host, o.port);
+    let refusal: TargetError | undefined;
+    const config: ConnectConfig = {
+      host: o.host,
+      port: o.port,
+      username: o.user,
+      privateKey,
+      readyTimeout: o.readyTimeoutMs ?? 20_000,
+      keepaliveInterval: o.keepaliveIntervalMs ?? 5000,
+      keepaliveCountMax: 3,
+      algorithms: {
+        cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'],
+        compress: ['none'],
+        ...(pinned.length ? { serverHostKey: hostKeyAlgorithms(pinned) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : {}),
+      },
+      hostVerifier: (key: Buffer) => {
+        const v = verifyHostKey(kh, o.host, o.port, key);
+        if (v.ok) return true;
+        const seen = `${keyType(key)} ${fingerprint(key)}`;
+        const advice = hostKeyAdvice(name, o.host, o.port, khFile, key);
+        refusal = new TargetError('host-key', v.reason === 'unknown-host'
+          ? `${C} ${name} is not in ${khFile}${existsSync(khFile) ? '' : ' (the file does not exist)'}; the host offered ${seen}. ${advice}`
+          : v.reason === 'revoked'
+            ? `${C} ${name} offered ${seen}, a key marked @revoked in ${khFile}: refusing it.`
+            : `${C} HOST KEY MISMATCH for ${name}: it offered ${seen}, but ${khFile} pins ${pinned.map((k) => `${k.type} ${fingerprint(k.key)} (line ${k.line})`).join(', ')}. `
+              + `Someone may be intercepting the connection, or the host was reinstalled. ${advice}`);
+        return false;
+      },
+    };
+    const client = new Client();
+    const ready = new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.on('error', (e: Error & { level?: string }) => {
+        if (refusal) reject(refusal);
+        else if (e.level === 'client-authentication') {
+          reject(new TargetError('auth', `${C} ${where} refused the key ${identityFile}: add its .pub to the user's authorized_keys`, { cause: e }));
+        } else if (/privateKey|private key|passphrase/i.test(e.message)) {
+          reject(new TargetError('config', `${C} cannot use the identity file ${identityFile}: ${e.message}`, { cause: e }));
+        } else reject(new TargetError('disconnected', `${C} cannot connect to ${where}: ${e.message}`, { cause: e }));
+      });
+      client.once('close', () => reject(refusal ?? new TargetError('disconnected', `${C} ${where} closed the connection during the handshake`)));
+    });
+    try {
+      client.connect(config);
+    } catch (e) {
+      throw new TargetError('config', `${C} cannot connect to ${where}: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      await abortable(ready, o.signal);
+    } catch (e) {
+      client.end();
+      client.destroy();
+      throw e;
+    }
+    client.setNoDelay(true); // small requests must not wait for Nagle + delayed ACK (40 ms each)
+    return new SshConnection(client, where);
+  }
+
+  /** Throws the loss, if the connection is gone. */
+  check(signal?: AbortSignal): void {
+    signal?.throwIfAborted();
+    if (this.lost) throw this.lost;
+  }
+
+  /**
+   * Runs `work` so that losing the connection rejects it at once with 'disconnected', and the
+   * signal with its reason (`onAbort` then stops the work).
+   */
+  track<T>(work: Promise<T>, signal?: AbortSignal, onAbort?: () => void): Promise<T> {
+    if (this.lost) {
+      work.catch(() => {});
+      return Promise.reject(this.lost);
+    }
+    let dropped!: (e: TargetError) => void;
+    const lostP = new Promise<never>((_, reject) => { dropped = reject; });
+    lostP.catch(() => {});
+    this.pending.add(dropped);
+    const raced = Promise.race([work, lostP]);
+    return abortable(raced, signal, onAbort).finally(() => this.pending.delete(dropped));
+  }
+
+  /**
+   * Opens an exec channel running `command` (through the user's shell on the host). `setup`
+   * runs synchronously when the channel opens: a fast command's output, exit status and close
+   * can arrive in the same packet, before any later listener would be attached. The channel
+   * holds one of MAX_EXEC slots until it closes.
+   */
+  async channel(command: string, signal: AbortSignal | undefined, setup: (ch: ClientChannel) => void): Promise<ClientChannel> {
+    this.check(signal);
+    const release = await this.track(this.slots.take(), signal);
+    try {
+      return await this.track(new Promise<ClientChannel>((resolve, reject) => {
+        this.client.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          ch.once('close', release);
+          setup(ch);
+          resolve(ch);
+        });
+      }), signal);
+    } catch (e) {
+      release();
+      if (e instanceof TargetError || e === signal?.reason) throw e;
+      throw this.lost ?? new TargetError('io', `${C} cannot open a channel on ${this.where}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Runs a command with optional stdin; resolves with its exit status and output. */
+  async exec(command: string, opts: { stdin?: Buffer; signal?: AbortSignal } = {}): Promise<ExecResult> {
+    let done!: Promise<ExecResult>;
+    const ch = await this.channel(command, opts.signal, (ch) => {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      done = new Promise<ExecResult>((resolve) => {
+        let code: number | null = null;
+        let sig: string | undefined;
+        ch.on('data', (b: Buffer) => out.push(b));
+        ch.stderr.on('data', (b: Buffer) => err.push(b));
+        ch.on('exit', (c: number | null, s?: string) => { code = c; sig = s; });
+        ch.on('close', () => resolve({ code, signal: sig, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+      });
+    });
+    ch.end(opts.stdin);
+    return this.track(done, opts.signal, () => ch.close());
+  }
+
+  /** The shared SFTP session (opened on first use, reopened if the host closed it). */
+  sftp(signal?: AbortSignal): Promise<SFTPWrapper> {
+    this.check(signal);
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((err, s) => {
+        if (err) return reject(this.lost ?? new TargetError('io', `${C} cannot start SFTP on ${this.where}: ${err.message}`, { cause: err }));
+        s.on('close', () => { this.sftpSession = undefined; });
+        resolve(s);
+      });
+    });
+    const p = this.sftpSession;
+    p.catch(() => { if (this.sftpSession === p) this.sftpSession = undefined; });
+    return this.track(p, signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.lost) return;
+    this.lost = new TargetError('disconnected', `${C} the connection to ${this.where} was closed by the agent`);
+    for (const reject of this.pending) reject(this.lost);
+    this.pending.clear();
+    const closed = new Promise<void>((r) => this.client.once('close', () => r()));
+    this.client.end();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * @layer adapter
+ * A StreamFile on a repository host: ONE exec channel running `cat >> FILE` stays open for the
+ * whole file, and appends are written into it with backpressure (write() + 'drain'; ssh2's
+ * window is the flow control). The file is created exclusively first (`set -C`: noclobber).
+ * - writeAt patches are kept and applied after the stream: commit = end the stream, wait for
+ *   `cat` to exit 0, then one exec that writes the patches with `dd conv=notrunc` and runs
+ *   `sync FILE` (fsync) — so the header lands on disk with the data.
+ * - The remote side failing (exit code, stderr such as 'No space left on device' → 'no-space')
+ *   or the connection dropping ('disconnected') rejects the waiting append at once; the file is
+ *   then unusable and abort() (close the channel, `rm -f`) is all that remains.
+ */
+import type { ClientChannel } from 'ssh2';
+import { codeOfStderr } from './error-codes.ts';
+import { TargetError, type StreamFile } from './port.ts';
+import { shellQuote } from './shell.ts';
+import { C, type SshConnection } from './ssh-connection.ts';
+
+interface Patch {
+  offset: number;
+  data: Buffer;
+}
+
+/** The shell script that writes `patches` (read one after the other from stdin) and fsyncs. */
+export function patchScript(file: string, patches: readonly Patch[]): string {
+  const f = shellQuote(file);
+  const dds = patches.map((p) => `dd of=${f} bs=65536 seek=${p.offset} oflag=seek_bytes conv=notrunc iflag=fullblock,count_bytes count=${p.data.length} status=none`);
+  return [...dds, `sync -- ${f}`].join(' && ');
+}
+
+export class SshStreamFile implements StreamFile {
+  private len = 0;
+  private patches: Patch[] = [];
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+  private failure: TargetError | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** settles when `cat` has exited and the channel closed */
+  private readonly finished: Promise<{ code: number | null; stderr: string }>;
+  private ended = false;
+
+  private constructor(private readonly conn: SshConnection, readonly path: string, private readonly abs: string, private readonly ch: ClientChannel,
+    remote: { code: number | null; stderr: Buffer[]; closed: Promise<void> }) {
+    this.finished = remote.closed.then(() => {
+      const stderr = Buffer.concat(remote.stderr).toString('utf8').trim();
+      if (!this.ended && !this.failure) {
+        // cat stopped before we ended the stream: a full disk, a killed process, …
+        this.failure = new TargetError(codeOfStderr(stderr), `${C} writing ${path} failed on the host (exit ${remote.code}): ${stderr || 'the stream was closed'}`);
+      }
+      return { code: remote.code, stderr };
+    });
+    this.finished.catch(() => {});
+  }
+
+  /** Creates `abs` exclusively on the host and opens the stream into it. */
+  static async open(conn: SshConnection, path: string, abs: string, signal?: AbortSignal): Promise<SshStreamFile> {
+    const f = shellQuote(abs);
+    const remote = { code: null as number | null, stderr: [] as Buffer[], closed: Promise.resolve() };
+    let opened!: Promise<void>;
+    const ch = await conn.channel(`set -C && : > ${f} && echo ok && exec cat >> ${f}`, signal, (ch) => {
+      ch.stderr.on('data', (b: Buffer) => remote.stderr.push(b));
+      ch.on('exit', (c: number | null) => { remote.code = c; });
+      remote.closed = new Promise((resolve) => ch.once('close', () => resolve()));
+      opened = new Promise<void>((resolve, reject) => {
+        let out = '';
+        const onData = (b: Buffer) => {
+          out += b.toString('latin1');
+          if (out.includes('ok\n')) {
+            ch.off('data', onData);
+            ch.resume(); // consume stdout from now on, or 'close' never fires
+            resolve();
+          }
+        };
+        ch.on('data', onData);
+        ch.once('close', () => {
+          const stderr = Buffer.concat(remote.stderr).toString('utf8').trim();
+          reject(new TargetError(codeOfStderr(stderr), `${C} cannot create ${path}: ${stderr || 'the host closed the channel'}`));
+        });
+      });
+      opened.catch(() => {});
+    });
+    try {
+      await conn.track(opened, signal, () => ch.close());
+    } catch (e) {
+      ch.close();
+      throw e;
+    }
+    return new SshStreamFile(conn, path, abs, ch, remote);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  private serial<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      signal?.throwIfAborted();
+      if (this.state !== 'open') throw new TargetError('io', `${C} ${this.path} is already ${this.state}`);
+      if (this.failure) throw this.failure;
+      this.conn.check();
+      return work();
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Waits for 'drain', or the stream failing, or the connection dropping, or the signal. */
+  private drained(signal?: AbortSignal): Promise<void> {
+    const d = new Promise<void>((resolve, reject) => {
+      const onDrain = () => { this.ch.off('close', onClose); resolve(); };
+      const onClose = () => { this.ch.off('drain', onDrain); reject(this.failure ?? new TargetError('io', `${C} the stream of ${this.path} closed`)); };
+      this.ch.once('drain', onDrain);
+      this.ch.once('close', onClose);
+    });
+    return this.conn.track(d, signal);
+  }
+
+  append(chunk: Buffer, signal?: AbortSignal): Promise<void> {
+    return this.serial(signal, async () => {
+      this.len += chunk.length;
+      if (!this.ch.write(chunk)) await this.drained(signal);
+    });
+  }
+
+  writeAt(offset: number, chunk: Buffer, signal?: AbortSignal): Promise<void> {
+    return this.serial(signal, async () => {
+      if (!(offset >= 0 && offset + chunk.length <= this.len)) {
+        throw new TargetError('range', `${C} writeAt ${offset}+${chunk.length} in ${this.path} is past the ${this.len} bytes written`);
+      }
+      this.patches.push({ offset, data: Buffer.from(chunk) });
+    });
+  }
+
+  commit(signal?: AbortSignal): Promise<void> {
+    return this.serial(signal, async () => {
+      this.ended = true;
+      this.ch.end();
+      const { code, stderr } = await this.conn.track(this.finished, signal);
+      if (code !== 0) {
+        this.failure = new TargetError(codeOfStderr(stderr), `${C} writing ${this.path} failed on the host (exit ${code}): ${stderr}`);
+        throw this.failure;
+      }
+      const patched = await this.conn.exec(patchScript(this.abs, this.patches), { stdin: Buffer.concat(this.patches.map((p) => p.data)), signal });
+      if (patched.code !== 0) {
+        this.failure = new TargetError(codeOfStderr(patched.stderr), `${C} cannot finish ${this.path}: ${patched.stderr.trim() || `exit ${patched.code}`}`);
+        throw this.failure;
+      }
+      this.state = 'committed';
+    });
+  }
+
+  async abort(): Promise<void> {
+    // not queued behind a stuck append: closing the channel is what unsticks it
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    this.ended = true;
+    this.ch.close();
+    await this.conn.track(this.finished);
+    const r = await this.conn.exec(`rm -f -- ${shellQuote(this.abs)}`);
+    if (r.code !== 0) throw new TargetError(codeOfStderr(r.stderr), `${C} cannot remove ${this.path}: ${r.stderr.trim()}`);
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * @layer adapter
+ * SshTarget: a repository in a directory of a repository host reached over SSH (ssh2). The host
+ * needs only sshd and coreutils. One connection carries everything (ssh-connection.ts):
+ * - bulk files stream over one exec channel each (`cat`, ssh-stream.ts);
+ * - changes run as coreutils commands on exec channels, every path shell-quoted: `mkdir -p`,
+ *   `mv -fT` + `sync DIR`, `rm -rf`, and writeFileAtomic as `cat > TMP && sync TMP && mv -fT
+ *   TMP PATH && sync DIR` — so a full disk reports 'No space left on device' ('no-space');
+ * - reads go through the SFTP subsystem: stat, readdir, ranged reads (several requests in
+ *   flight) and statvfs cost one round trip each instead of a process on the host (SFTP
+ *   reports a full disk only as 'Failure', which is why writes do not use it).
+ */
+import { randomBytes } from 'node:crypto';
+import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
+import { codeOfStderr } from './error-codes.ts';
+import { checkEntryPath, checkPath } from './guard.ts';
+import { joinPath, parentPath, tempSibling } from './path.ts';
+import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type TargetStat } from './port.ts';
+import { shellQuote as q } from './shell.ts';
+import { C, SshConnection, type SshConnectOptions } from './ssh-connection.ts';
+import { SshStreamFile } from './ssh-stream.ts';
+import { formatSshUrl } from './url.ts';
+
+const READ_PIECE = 128 * 1024;
+const READS_IN_FLIGHT = 16;
+const SFTP_NO_SUCH_FILE = 2;
+const SFTP_PERMISSION_DENIED = 3;
+
+type SftpError = Error & { code?: number };
+
+function sftpFail(what: string, e: unknown): TargetError {
+  if (e instanceof TargetError) return e;
+  const code = (e as SftpError).code;
+  const tc = code === SFTP_NO_SUCH_FILE ? 'not-found' : code === SFTP_PERMISSION_DENIED ? 'permission' : 'io';
+  return new TargetError(tc, `${C} ${what}: ${(e as Error).message}`, { cause: e });
+}
+
+function call<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+}
+
+export interface SshTargetOptions extends Omit<SshConnectOptions, 'host' | 'port' | 'user'> {}
+
+export class SshTarget implements BackupTarget {
+  readonly url: string;
+
+  constructor(private readonly conn: SshConnection, private readonly root: string, loc: { user: string; host: string; port: number }) {
+    this.url = formatSshUrl({ ...loc, path: root });
+  }
+
+  hostPath(path: string): string {
+    return joinPath(this.root, checkPath(C, path));
+  }
+
+  /** Runs a shell command on the host; a non-zero exit becomes a TargetError from its stderr. */
+  private async sh(what: string, command: string, signal?: AbortSignal, stdin?: Buffer): Promise<Buffer> {
+    const r = await this.conn.exec(command, { stdin, signal });
+    if (r.code !== 0) {
+      const err = r.stderr.trim() || (r.code === null ? `killed by ${r.signal}` : `exit ${r.code}`);
+      throw new TargetError(codeOfStderr(r.stderr), `${C} ${what}: ${err}`);
+    }
+    return r.stdout;
+  }
+
+  /** An SFTP call that rejects at once on abort or a dropped connection. */
+  private async sftp<T>(what: string, signal: AbortSignal | undefined, fn: (s: SFTPWrapper) => Promise<T>): Promise<T> {
+    try {
+      const s = await this.conn.sftp(signal);
+      return await this.conn.track(fn(s), signal);
+    } catch (e) {
+      if (signal?.aborted && e === signal.reason) throw e;
+      throw sftpFail(what, e);
+    }
+  }
+
+  async mkdirp(path: string, signal?: AbortSignal): Promise<void> {
+    const p = checkPath(C, path);
+    await this.sh(`mkdir -p ${p}`, `mkdir -p -- ${q(this.hostPath(p))}`, signal);
+  }
+
+  async list(dir: string, signal?: AbortSignal): Promise<TargetEntry[]> {
+    const d = checkPath(C, dir);
+    const abs = this.hostPath(d);
+    return this.sftp(`list ${d}`, signal, async (s) => {
+      let items: FileEntryWithStats[];
+      try {
+        items = await call<FileEntryWithStats[]>((cb) => s.readdir(abs, cb));
+      } catch (e) {
+        if ((e as SftpError).code === SFTP_NO_SUCH_FILE) return [];
+        throw e;
+      }
+      const out: TargetEntry[] = [];
+      for (const it of items) {
+        if (it.filename === '.' || it.filename === '..') continue;
+        let a: Stats | undefined = it.attrs as Stats;
+        if (a.isSymbolicLink()) a = await call<Stats>((cb) => s.stat(`${abs}/${it.filename}`, cb)).catch(() => undefined);
+        if (!a) continue;
+        out.push({ name: it.filename, isDirectory: a.isDirectory(), size: a.isDirectory() ? 0 : a.size });
+      }
+      return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    });
+  }
+
+  async stat(path: string, signal?: AbortSignal): Promise<TargetStat | undefined> {
+    const p = checkPath(C, path);
+    return this.sftp(`stat ${p}`, signal, async (s) => {
+      try {
+        const a = await call<Stats>((cb) => s.stat(this.hostPath(p), cb));
+        return { size: a.isDirectory() ? 0 : a.size, mtimeMs: a.mtime * 1000, isDirectory: a.isDirectory() };
+      } catch (e) {
+        if ((e as SftpError).code === SFTP_NO_SUCH_FILE) return undefined;
+        throw e;
+      }
+    });
+  }
+
+  /** Opens `p` for reading, passes the handle and size to `fn`, and closes it. */
+  private withReadHandle<T>(what: string, p: string, signal: AbortSignal | undefined, fn: (s: SFTPWrapper, h: Buffer, size: number) => Promise<T>): Promise<T> {
+    return this.sftp(what, signal, async (s) => {
+      const h = await call<Buffer>((cb) => s.open(this.hostPath(p), 'r', cb));
+      try {
+        const { size } = await call<Stats>((cb) => s.fstat(h, cb));
+        return await fn(s, h, size);
+      } finally {
+        s.close(h, () => {});
+      }
+    });
+  }
+
+  /** Reads exactly `length` bytes at `offset` with several requests in flight. */
+  private async readRange(s: SFTPWrapper, h: Buffer, p: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    let next = 0;
+    const worker = async () => {
+      while (next < length) {
+        signal?.throwIfAborted();
+        const at = next;
+        const n = Math.min(READ_PIECE, length - at);
+        next += n;
+        let got = 0;
+        while (got < n) {
+          const nb = await call<number>((cb) => s.read(h, out, at + got, n - got, offset + at + got, cb));
+          if (nb === 0) throw new TargetError('range', `${C} ${p} ended at ${offset + at + got} while reading ${length} bytes at ${offset}`);
+          got += nb;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, Math.ceil(length / READ_PIECE)) }, worker));
+    return out;
+  }
+
+  async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
+    const p = checkPath(C, path);
+    return this.withReadHandle(`read ${p}`, p, signal, (s, h, size) => this.readRange(s, h, p, 0, size, signal));
+  }
+
+  async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    const p = checkPath(C, path);
+    return this.withReadHandle(`read ${p} at ${offset}+${length}`, p, signal, async (s, h, size) => {
+      if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+        throw new TargetError('range', `${C} read of ${p} at ${offset}+${length} is past its end (${size} bytes)`);
+      }
+      return this.readRange(s, h, p, offset, length, signal);
+    });
+  }
+
+  async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
+    const p = checkEntryPath(C, path);
+    const tmp = q(this.hostPath(tempSibling(p, randomBytes(6).toString('hex'))));
+    const script = `if cat > ${tmp} && sync -- ${tmp} && mv -fT -- ${tmp} ${q(this.hostPath(p))}; `
+      + `then exec sync -- ${q(this.hostPath(parentPath(p)))}; else s=$?; rm -f -- ${tmp}; exit $s; fi`;
+    await this.sh(`write ${p}`, script, signal, Buffer.from(data));
+  }
+
+  async create(path: string, signal?: AbortSignal): Promise<StreamFile> {
+    const p = checkEntryPath(C, path);
+    return SshStreamFile.open(this.conn, p, this.hostPath(p), signal);
+  }
+
+  async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
+    const a = checkEntryPath(C, from);
+    const b = checkEntryPath(C, to);
+    const dirs = [...new Set([parentPath(b), parentPath(a)])].map((d) => q(this.hostPath(d))).join(' ');
+    await this.sh(`rename ${a} to ${b}`, `mv -fT -- ${q(this.hostPath(a))} ${q(this.hostPath(b))} && sync -- ${dirs}`, signal);
+  }
+
+  async remove(path: string, signal?: AbortSignal): Promise<void> {
+    const p = checkEntryPath(C, path);
+    await this.sh(`remove ${p}`, `rm -rf -- ${q(this.hostPath(p))}`, signal);
+  }
+
+  async freeSpace(path: string, signal?: AbortSignal): Promise<number> {
+    const p = checkPath(C, path);
+    return this.sftp(`free space at ${p}`, signal, async (s) => {
+      const v = await call<{ f_bavail: number | bigint; f_frsize: number | bigint }>((cb) => s.ext_openssh_statvfs(this.hostPath(p), cb));
+      return Number(v.f_bavail) * Number(v.f_frsize);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close();
+  }
+}
+
+/** Connects to `user@host:port` and opens the directory `root` there as a BackupTarget. */
+export async function openSshTarget(loc: { user: string; host: string; port: number; path: string }, opts: SshTargetOptions = {}): Promise<SshTarget> {
+  const conn = await SshConnection.connect({ ...opts, host: loc.host, port: loc.port, user: loc.user });
+  return new SshTarget(conn, loc.path, loc);
+}
