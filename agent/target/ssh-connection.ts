@@ -60,7 +60,7 @@ function hostKeyAdvice(name: string, host: string, port: number, file: string, p
   const t = keyType(presented);
   const short = t.replace(/^ssh-|^ecdsa-sha2-nistp\d+$/, (m) => (m === 'ssh-' ? '' : 'ecdsa'));
   return `Check the fingerprint on the repository host (ssh-keygen -lf /etc/ssh/ssh_host_${short}_key.pub must print ${fingerprint(presented)}), `
-    + `then pin it: ssh-keyscan -p ${port} -t ${t} ${host} >> ${file} (or remove a stale line first: ssh-keygen -R '${name}' -f ${file}).`;
+    + `then pin it: ssh-keyscan -p ${port} -t ${short} ${host} >> ${file} (or remove a stale line first: ssh-keygen -R '${name}' -f ${file}).`;
 }
 
 /** A counting semaphore for exec channels. */

@@ -106,13 +106,12 @@ export class SshStreamFile implements StreamFile {
 
   /** Waits for 'drain', or the stream failing, or the connection dropping, or the signal. */
   private drained(signal?: AbortSignal): Promise<void> {
-    const d = new Promise<void>((resolve, reject) => {
-      const onDrain = () => { this.ch.off('close', onClose); resolve(); };
-      const onClose = () => { this.ch.off('drain', onDrain); reject(this.failure ?? new TargetError('io', `${C} the stream of ${this.path} closed`)); };
-      this.ch.once('drain', onDrain);
-      this.ch.once('close', onClose);
+    let onDrain!: () => void;
+    const drain = new Promise<void>((resolve) => { onDrain = resolve; this.ch.once('drain', onDrain); });
+    const failed = this.finished.then(() => {
+      throw this.failure ?? new TargetError('io', `${C} the stream of ${this.path} closed`);
     });
-    return this.conn.track(d, signal);
+    return this.conn.track(Promise.race([drain, failed]), signal).finally(() => this.ch.off('drain', onDrain));
   }
 
   append(chunk: Buffer, signal?: AbortSignal): Promise<void> {
