@@ -7,6 +7,7 @@
  * user/group (default libvirt-qemu), resolved through /etc/passwd and /etc/group.
  */
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { HypervisorError } from './port.ts';
 
 export interface Owner { uid: number; gid: number }
@@ -57,7 +58,9 @@ export function ensureQemuWritableDir(dir: string, owner: Owner): boolean {
   try {
     statSync(dir);
   } catch {
-    mkdirSync(dir, { recursive: true, mode: 0o770 });
+    // parents must stay traversable by QEMU (it also opens scratch files below them)
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+    mkdirSync(dir, { mode: 0o770 });
     chownSync(dir, owner.uid, owner.gid);
     chmodSync(dir, 0o770);
     created = true;
