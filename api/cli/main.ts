@@ -37,3 +37,6 @@ export async function main(argv: string[]): Promise<number> {
   }
   return (await load())(rest);
 }
+
+registerCommand('cs', async () => (await import('./cs.ts')).csCommand);
+registerCommand('cloudstack-sim', async () => (await import('./cloudstack-sim.ts')).cloudstackSimCommand);
