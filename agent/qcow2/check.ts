@@ -62,6 +62,12 @@ export interface CheckOptions {
   signal?: AbortSignal;
   /** problems listed before the rest are summarised in one last entry; default 100 */
   maxProblems?: number;
+  /**
+   * Accept clusters inside the file that nothing uses and nothing counts. qemu leaves such free
+   * clusters behind (freed after a zero write, a discard, a snapshot deletion); Sendense's
+   * writer never does, so by default they are reported ('unused').
+   */
+  allowFreeClusters?: boolean;
 }
 
 /** what uses a cluster, for messages */
@@ -87,7 +93,7 @@ export async function checkQcow2(ra: RandomAccess, opts: CheckOptions = {}): Pro
     }
     throw e;
   }
-  const c = new Checker(image, ra.size, opts.maxProblems ?? 100);
+  const c = new Checker(image, ra.size, opts.maxProblems ?? 100, opts.allowFreeClusters ?? false);
   await c.run(signal);
   return c.result();
 }
@@ -102,7 +108,12 @@ class Checker {
   private readonly problems: Qcow2Problem[] = [];
   private dropped = 0;
 
-  constructor(private readonly img: Qcow2Image, fileSize: number, private readonly max: number) {
+  constructor(
+    private readonly img: Qcow2Image,
+    fileSize: number,
+    private readonly max: number,
+    private readonly allowFree: boolean,
+  ) {
     this.h = img.header;
     this.cs = img.clusterSize;
     this.fileClusters = Math.ceil(fileSize / this.cs);
@@ -258,7 +269,7 @@ class Checker {
       const s = this.stored[c];
       const u = this.used[c];
       if (s === u) {
-        if (u === 0) this.report('unused', `cluster ${c} (offset ${c * this.cs}) is neither used nor counted`);
+        if (u === 0 && !this.allowFree) this.report('unused', `cluster ${c} (offset ${c * this.cs}) is neither used nor counted`);
         continue;
       }
       if (u === 0) this.report('leak', `cluster ${c} (offset ${c * this.cs}) has refcount ${s} but nothing uses it`);

@@ -28,11 +28,14 @@ export function imageSinkContract(name: string, make: () => Promise<SinkUnderTes
     it('writeAt patches bytes already appended and rejects past the end', async () => {
       const t = await make();
       await t.sink.append(Buffer.alloc(4096, 1));
+      await t.sink.append(Buffer.alloc(100, 3));
       await expect(t.sink.writeAt(4000, Buffer.alloc(200, 2))).rejects.toThrow(/outside|past|range/i);
       await t.sink.writeAt(10, Buffer.from('qcow2'));
-      const expected = Buffer.alloc(4096, 1);
+      await t.sink.writeAt(4090, Buffer.from('across the seam')); // spans both appends
+      const expected = Buffer.concat([Buffer.alloc(4096, 1), Buffer.alloc(100, 3)]);
       expected.write('qcow2', 10);
-      expect(t.sink.length).toBe(4096);
+      expected.write('across the seam', 4090);
+      expect(t.sink.length).toBe(4196);
       expect((await t.contents()).equals(expected)).toBe(true);
     });
 

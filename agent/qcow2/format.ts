@@ -30,6 +30,9 @@ export const HEADER_V3_MIN_LENGTH = 104;
 /** what we write: the v3 fields plus compression_type and its padding */
 export const HEADER_V3_WRITE_LENGTH = 112;
 export const MAX_BACKING_FILE_NAME = 1023;
+/** qemu's limits (QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE): bigger tables are corrupt */
+export const MAX_L1_BYTES = 32 << 20;
+export const MAX_REFTABLE_BYTES = 8 << 20;
 export const MIN_CLUSTER_BITS = 9;
 export const MAX_CLUSTER_BITS = 21;
 
@@ -225,6 +228,10 @@ export function decodeHeader(buf: Buffer): Qcow2Header {
   if (unknown) throw new Qcow2Error('unsupported', `unknown incompatible feature bits: ${bitList(unknown)}`);
   if (h.incompatibleFeatures & INCOMPAT_DATA_FILE) throw new Qcow2Error('unsupported', 'the image keeps its data in an external data file');
   if (h.incompatibleFeatures & INCOMPAT_EXTENDED_L2) throw new Qcow2Error('unsupported', 'the image uses extended L2 entries (subclusters)');
+  if (h.l1Size * 8 > MAX_L1_BYTES) throw new Qcow2Error('format', `the L1 table of ${h.l1Size} entries is larger than ${MAX_L1_BYTES} bytes`);
+  if (h.refcountTableClusters * clusterSize > MAX_REFTABLE_BYTES) {
+    throw new Qcow2Error('format', `the refcount table of ${h.refcountTableClusters} clusters is larger than ${MAX_REFTABLE_BYTES} bytes`);
+  }
   const needL1 = l1EntriesFor(h.size, clusterSize);
   if (h.l1Size < needL1) throw new Qcow2Error('format', `the L1 table has ${h.l1Size} entries, the virtual size needs ${needL1}`);
   if (h.l1TableOffset % clusterSize !== 0) throw new Qcow2Error('format', `the L1 table offset ${h.l1TableOffset} is not cluster-aligned`);

@@ -42,8 +42,15 @@ export class MemoryImageSink implements ImageSink {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + chunk.length > this.bytes) {
       throw new Qcow2Error('range', `memory sink: writeAt ${offset}+${chunk.length} outside the ${this.bytes} bytes written`);
     }
-    const whole = this.toBuffer();
-    chunk.copy(whole, offset);
+    // patch the chunks in place: no consolidation of a big image for one small header write
+    let start = 0;
+    for (const c of this.chunks) {
+      const from = Math.max(offset, start);
+      const to = Math.min(offset + chunk.length, start + c.length);
+      if (from < to) chunk.copy(c, from - start, from - offset, to - offset);
+      start += c.length;
+      if (start >= offset + chunk.length) break;
+    }
   }
 
   /** the sink's contents (consolidated into one buffer, which later writes keep up to date) */

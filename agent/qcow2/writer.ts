@@ -18,6 +18,7 @@ import {
   l1EntriesFor,
   L2_ZERO_LO,
   MAX_BACKING_FILE_NAME,
+  MAX_L1_BYTES,
   WRITE_CLUSTER_SIZE,
   WRITE_REFCOUNT_ORDER,
   writeU64,
@@ -87,6 +88,7 @@ export class Qcow2Writer {
       // qemu truncates a size to whole sectors: the tail of any other size would be lost
       throw new Qcow2Error('argument', `virtual size ${virtualSize} is not a multiple of ${SECTOR} bytes`);
     }
+    if (l1EntriesFor(virtualSize, WRITE_CLUSTER_SIZE) * 8 > MAX_L1_BYTES) throw new Qcow2Error('argument', `virtual size ${virtualSize} is too big for qcow2`);
     if (opts.clusterSize !== undefined && opts.clusterSize !== WRITE_CLUSTER_SIZE) {
       throw new Qcow2Error('argument', `cluster size ${String(opts.clusterSize)}: only ${WRITE_CLUSTER_SIZE} is written`);
     }

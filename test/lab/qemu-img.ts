@@ -38,6 +38,8 @@ export interface QemuMapEntry {
   start: number;
   length: number;
   depth: number;
+  /** false: no layer of the chain allocates the range */
+  present: boolean;
   zero: boolean;
   data: boolean;
   offset?: number;
