@@ -40,3 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   return (await load())(rest);
 }
+
+registerCommand('backup', async () => (await import('./backup.ts')).backupCommand);
+registerCommand('restore', async () => (await import('./restore.ts')).restoreCommand);
+registerCommand('verify', async () => (await import('./verify.ts')).verifyCommand);
+registerCommand('list', async () => (await import('./list.ts')).listCommand);

@@ -38,5 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
+registerCommand('demo', async () => (await import('./demo.ts')).demoCommand);
+
 registerCommand('cs', async () => (await import('./cs.ts')).csCommand);
 registerCommand('cloudstack-sim', async () => (await import('./cloudstack-sim.ts')).cloudstackSimCommand);
