@@ -346,6 +346,7 @@ export function hypervisorContract(name: string, makeFixture: () => Promise<Hype
       for (const vm of [withChannel, without]) {
         const t0 = Date.now();
         const fr = await hv.guestAgentFreeze(vm.name, 1500);
+        expect(Date.now() - t0).toBeLessThan(1500 + 2500);
         expect(fr.ok).toBe(false);
         if (!fr.ok) expect(fr.reason).toBe('unavailable');
         expect(await hv.guestAgentAvailable(vm.name, 1500)).toBe(false);

@@ -85,7 +85,7 @@ export class LibvirtHypervisor implements Hypervisor {
       if (d.format !== 'qcow2' || (d.kind !== 'file' && d.kind !== 'block')) return [];
       return (await imageInfo(d.source, 'qcow2', signal)).bitmaps;
     }
-    return this.liveBitmaps(dom.uuid, d, signal);
+    return this.liveBitmapsOf(dom.uuid, d, signal);
   }
 
   async imageBitmaps(image: string, signal?: AbortSignal): Promise<BitmapInfo[]> {
@@ -95,9 +95,7 @@ export class LibvirtHypervisor implements Hypervisor {
   async listCheckpoints(ref: DomainRef, signal?: AbortSignal): Promise<CheckpointRecord[]> {
     const names = await this.checkpointNames(ref, signal);
     const out: CheckpointRecord[] = [];
-    for (const n of names) {
-      out.push(parseCheckpointXml(await this.virsh.call(['checkpoint-dumpxml', ref, n, '--no-domain'], { signal })));
-    }
+    for (const n of names) out.push(await this.checkpoint(ref, n, signal));
     return out;
   }
 
@@ -133,7 +131,7 @@ export class LibvirtHypervisor implements Hypervisor {
       await bitmapOp('--remove', d.source, name, signal);
       return;
     }
-    const present = (await this.liveBitmaps(dom.uuid, d, signal)).find((b) => b.name === name);
+    const present = (await this.liveBitmapsOf(dom.uuid, d, signal)).find((b) => b.name === name);
     if (!present) return;
     if (present.busy) throw err('job-active', `bitmap '${name}' on ${disk} is in use by a job: abortJob first`);
     const r = await this.virsh.qmp(dom.uuid, 'block-dirty-bitmap-remove', { node: this.nodeName(d), name }, signal);
@@ -145,37 +143,41 @@ export class LibvirtHypervisor implements Hypervisor {
   async beginBackup(ref: DomainRef, spec: BackupJobSpec, signal?: AbortSignal): Promise<BackupExport> {
     if (spec.checkpoint) assertSendenseName(spec.checkpoint.name, 'checkpoint');
     for (const d of spec.disks) if (d.incrementalFrom && !d.incrementalFrom.trim()) throw err('invalid', `disk ${d.target}: empty incrementalFrom`);
+    if (!spec.disks.length) throw err('invalid', 'a backup job needs at least one disk');
+    const targets = spec.disks.map((d) => d.target);
+    if (new Set(targets).size !== targets.length) throw err('invalid', `disk listed twice in ${targets.join(',')}`);
     const dom = await this.getDomain(ref, signal);
     return this.locked(dom.uuid, async () => {
       if (dom.state !== 'running' && dom.state !== 'paused') throw err('not-running', `domain '${dom.name}' is ${dom.state}: back up its images with exportStopped`);
-      if (await this.jobActive(dom.uuid, signal)) throw err('job-active', `domain '${dom.name}' already has a job (domjobinfo): abortJob first`);
-      if (!spec.disks.length) throw err('invalid', 'a backup job needs at least one disk');
-      const targets = spec.disks.map((d) => d.target);
-      if (new Set(targets).size !== targets.length) throw err('invalid', `disk listed twice in ${targets.join(',')}`);
-      const xml = await this.virsh.call(['dumpxml', dom.uuid], { signal });
+      // independent reads at once: each virsh call costs a process and a connection
+      const [active, xml, cpNames] = await Promise.all([
+        this.jobActive(dom.uuid, signal), this.virsh.call(['dumpxml', dom.uuid], { signal }), this.checkpointNames(dom.uuid, signal),
+      ]);
+      if (active) throw err('job-active', `domain '${dom.name}' already has a job (domjobinfo): abortJob first`);
       const all = parseDomainDisks(xml);
       for (const t of targets) this.pick(all, t, dom.name);
-      const checkpoints = await this.listCheckpoints(dom.uuid, signal);
-      const live = new Map<string, BitmapInfo[]>();
-      const bitmapsOf = async (d: ParsedDisk) => {
-        if (!live.has(d.target)) live.set(d.target, await this.liveBitmaps(dom.uuid, d, signal));
-        return live.get(d.target)!;
-      };
+      const incrementals = [...new Set(spec.disks.flatMap((d) => (d.incrementalFrom ? [d.incrementalFrom] : [])))];
+      for (const c of incrementals) {
+        if (!cpNames.includes(c)) throw err('checkpoint-missing', `checkpoint '${c}' is unknown on '${dom.name}': redefine it from Sendense's record first`);
+      }
+      if (spec.checkpoint && cpNames.includes(spec.checkpoint.name)) throw err('checkpoint-exists', `checkpoint '${spec.checkpoint.name}' exists on '${dom.name}': pick a new name`);
+      const [live, records] = await Promise.all([
+        spec.checkpoint || incrementals.length ? this.liveBitmaps(dom.uuid, all, signal) : new Map<string, BitmapInfo[]>(),
+        Promise.all(incrementals.map((c) => this.checkpoint(dom.uuid, c, signal))),
+      ]);
       if (spec.checkpoint) {
         const name = spec.checkpoint.name;
-        if (checkpoints.some((c) => c.name === name)) throw err('checkpoint-exists', `checkpoint '${name}' exists on '${dom.name}': pick a new name`);
         for (const t of spec.checkpoint.disks) {
           const d = this.pick(all, t, dom.name);
           if (d.format !== 'qcow2' || (d.kind !== 'file' && d.kind !== 'block')) throw err('unsupported', `disk ${t} is ${d.kind}/${d.format || '?'}: only a qcow2 file or device can hold a bitmap (back it up in full)`);
-          if ((await bitmapsOf(d)).some((b) => b.name === name)) throw err('bitmap-exists', `bitmap '${name}' already exists on ${t} of '${dom.name}': remove it or pick a new name`);
+          if ((live.get(t) ?? []).some((b) => b.name === name)) throw err('bitmap-exists', `bitmap '${name}' already exists on ${t} of '${dom.name}': remove it or pick a new name`);
         }
       }
       for (const s of spec.disks) {
         if (!s.incrementalFrom) continue;
-        const cp = checkpoints.find((c) => c.name === s.incrementalFrom);
-        if (!cp) throw err('checkpoint-missing', `checkpoint '${s.incrementalFrom}' is unknown on '${dom.name}': redefine it from Sendense's record first`);
+        const cp = records.find((c) => c.name === s.incrementalFrom)!;
         const bm = cp.disks.find((x) => x.target === s.target)?.bitmap;
-        const b = bm ? (await bitmapsOf(this.pick(all, s.target, dom.name))).find((x) => x.name === bm) : undefined;
+        const b = bm ? (live.get(s.target) ?? []).find((x) => x.name === bm) : undefined;
         if (!b) throw err('bitmap-missing', `checkpoint '${cp.name}' has no bitmap in ${s.target}'s image (QEMU stopped before saving it): a full backup is needed`);
         if (b.inconsistent) throw err('bitmap-inconsistent', `bitmap '${b.name}' on ${s.target} of '${dom.name}' is inconsistent (QEMU was killed or the host crashed): a full backup is needed`);
       }
@@ -199,7 +201,7 @@ export class LibvirtHypervisor implements Hypervisor {
         running = parseBackupXml(await this.virsh.call(['backup-dumpxml', dom.uuid], { signal }));
         if (signal?.aborted) throw signal.reason;
       } catch (e) {
-        await this.endJob(dom.uuid).catch(() => {});
+        await this.endJob(dom.uuid, true).catch(() => {});
         throw e;
       }
       const byDisk = new Map(running.disks.map((d) => [d.disk, d]));
@@ -231,18 +233,19 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async abortJob(ref: DomainRef, signal?: AbortSignal): Promise<void> {
-    let uuid: string | undefined;
-    try {
-      uuid = (await this.getDomain(ref, signal)).uuid;
-    } catch (e) {
-      if (!(e instanceof HypervisorError && e.code === 'not-found')) throw e;
-    }
-    if (!uuid) {
+    const [dom, active] = await Promise.all([
+      this.getDomain(ref, signal).catch((e: unknown) => {
+        if (e instanceof HypervisorError && e.code === 'not-found') return undefined;
+        throw e;
+      }),
+      this.jobActive(ref, signal),
+    ]);
+    if (!dom) {
       // the domain is gone (a transient one destroyed): only files can be left
       for (const [k, files] of this.jobs) if (k === ref || files.domain === ref) { removeJobFiles(files); this.jobs.delete(k); }
       return;
     }
-    await this.locked(uuid, () => this.endJob(uuid, signal));
+    await this.locked(dom.uuid, () => this.endJob(dom.uuid, active, signal));
   }
 
   async guestAgentAvailable(ref: DomainRef, timeoutMs: number): Promise<boolean> {
@@ -323,12 +326,26 @@ export class LibvirtHypervisor implements Hypervisor {
     return d.index !== undefined ? `libvirt-${d.index}-format` : undefined;
   }
 
-  private async liveBitmaps(uuid: string, d: ParsedDisk, signal?: AbortSignal): Promise<BitmapInfo[]> {
+  /** Bitmaps of each disk (by target) of a running domain, from one QMP query. */
+  private async liveBitmaps(uuid: string, disks: ParsedDisk[], signal?: AbortSignal): Promise<Map<string, BitmapInfo[]>> {
     const out = await this.virsh.call(['qemu-monitor-command', uuid, '{"execute":"query-named-block-nodes","arguments":{"flat":true}}'], { signal });
-    const nodeName = this.nodeName(d);
-    const found = parseNodeBitmaps(out, { ...(nodeName ? { nodeName } : {}), file: d.source });
+    const map = new Map<string, BitmapInfo[]>();
+    for (const d of disks) {
+      const nodeName = this.nodeName(d);
+      const found = parseNodeBitmaps(out, { ...(nodeName ? { nodeName } : {}), file: d.source });
+      if (found) map.set(d.target, found);
+    }
+    return map;
+  }
+
+  private async liveBitmapsOf(uuid: string, d: ParsedDisk, signal?: AbortSignal): Promise<BitmapInfo[]> {
+    const found = (await this.liveBitmaps(uuid, [d], signal)).get(d.target);
     if (!found) throw err('qemu', `QEMU has no block node for ${d.target} (${d.source})`);
     return found;
+  }
+
+  private async checkpoint(ref: DomainRef, name: string, signal?: AbortSignal): Promise<CheckpointRecord> {
+    return parseCheckpointXml(await this.virsh.call(['checkpoint-dumpxml', ref, name, '--no-domain'], { signal }));
   }
 
   private async checkpointNames(ref: DomainRef, signal?: AbortSignal): Promise<string[]> {
@@ -349,10 +366,10 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   /** Ends the domain's job (if any), waits for it to be gone, removes its files. */
-  private async endJob(uuid: string, signal?: AbortSignal): Promise<void> {
+  private async endJob(uuid: string, active: boolean, signal?: AbortSignal): Promise<void> {
     const known = this.jobs.get(uuid);
     let files: JobFiles | undefined = known;
-    if (await this.jobActive(uuid, signal)) {
+    if (active || (await this.jobActive(uuid, signal))) {
       const dump = await this.virsh.call(['backup-dumpxml', uuid], { signal }).then(parseBackupXml, () => undefined);
       if (dump) {
         files = {
@@ -365,8 +382,12 @@ export class LibvirtHypervisor implements Hypervisor {
       await this.virsh.call(['domjobabort', uuid], { signal }).catch((e: unknown) => {
         if (!/no job is active/i.test((e as Error).message)) throw e;
       });
-      for (let i = 0; i < 200 && (await this.jobActive(uuid, signal)); i++) await new Promise((r) => setTimeout(r, 50));
-      if (await this.jobActive(uuid, signal)) throw err('libvirt', `the job on ${uuid} did not end after domjobabort: check 'virsh domjobinfo ${uuid}'`);
+      let still = await this.jobActive(uuid, signal);
+      for (let i = 0; i < 200 && still; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        still = await this.jobActive(uuid, signal);
+      }
+      if (still) throw err('libvirt', `the job on ${uuid} did not end after domjobabort: check 'virsh domjobinfo ${uuid}'`);
     }
     if (files) removeJobFiles(files);
     this.jobs.delete(uuid);
