@@ -17,6 +17,11 @@
  *   a host key that does not match the pinned one with 'host-key'. Nothing half-written stays
  *   under its final name.
  * - Every long call takes an AbortSignal.
+ * Further rules that contract.ts pins down for every adapter:
+ * - No call makes parent directories (mkdirp first): a missing one rejects with 'not-found'.
+ * - `create` is exclusive ('exists'); `remove` takes a file or a whole tree, and a missing path
+ *   is fine; the root itself and paths with '..' reject with 'config'.
+ * - An aborted signal rejects the call with the signal's reason.
  */
 
 export interface TargetStat {
@@ -35,9 +40,11 @@ export interface StreamFile {
   readonly path: string;
   /** bytes appended so far */
   readonly length: number;
+  /** resolves when the target holds the chunk: do not change the buffer afterwards (it may still be in flight) */
   append(chunk: Buffer, signal?: AbortSignal): Promise<void>;
   writeAt(offset: number, chunk: Buffer, signal?: AbortSignal): Promise<void>;
   commit(signal?: AbortSignal): Promise<void>;
+  /** after a successful commit, a no-op (safe in a finally block) */
   abort(): Promise<void>;
 }
 
