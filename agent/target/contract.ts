@@ -90,6 +90,21 @@ export function targetContract(name: string, makeTarget: () => Promise<BackupTar
       expect((await t.stat('d/e/a.part'))?.size).toBe(expected.length);
     });
 
+    it('many writeAt calls, overlapping ones included: the last write wins', async () => {
+      const t = await fresh();
+      const f = await t.create('patched');
+      const expected = pattern(200_000, 6);
+      await f.append(Buffer.from(expected));
+      for (let i = 0; i < 150; i++) {
+        const at = (i * 7919) % (expected.length - 300);
+        const p = pattern(1 + (i % 300), 100 + i);
+        await f.writeAt(at, p);
+        p.copy(expected, at);
+      }
+      await f.commit();
+      expect((await t.readFile('patched')).equals(expected)).toBe(true);
+    });
+
     it('an empty stream commits to an empty file', async () => {
       const t = await fresh();
       const f = await t.create('empty');

@@ -21,11 +21,14 @@ interface Patch {
   data: Buffer;
 }
 
-/** The shell script that writes `patches` (read one after the other from stdin) and fsyncs. */
-export function patchScript(file: string, patches: readonly Patch[]): string {
+/** Patches per command line, so that even many writeAt calls keep it short. */
+const PATCHES_PER_EXEC = 64;
+
+/** The shell script that writes `patches` (read one after the other from stdin), then fsyncs if `sync`. */
+export function patchScript(file: string, patches: readonly Patch[], sync: boolean): string {
   const f = shellQuote(file);
   const dds = patches.map((p) => `dd of=${f} bs=65536 seek=${p.offset} oflag=seek_bytes conv=notrunc iflag=fullblock,count_bytes count=${p.data.length} status=none`);
-  return [...dds, `sync -- ${f}`].join(' && ');
+  return [...dds, ...(sync ? [`sync -- ${f}`] : [])].join(' && ');
 }
 
 export class SshStreamFile implements StreamFile {
@@ -139,10 +142,14 @@ export class SshStreamFile implements StreamFile {
         this.failure = new TargetError(codeOfStderr(stderr), `${C} writing ${this.path} failed on the host (exit ${code}): ${stderr}`);
         throw this.failure;
       }
-      const patched = await this.conn.exec(patchScript(this.abs, this.patches), { stdin: Buffer.concat(this.patches.map((p) => p.data)), signal });
-      if (patched.code !== 0) {
-        this.failure = new TargetError(codeOfStderr(patched.stderr), `${C} cannot finish ${this.path}: ${patched.stderr.trim() || `exit ${patched.code}`}`);
-        throw this.failure;
+      for (let i = 0; i === 0 || i < this.patches.length; i += PATCHES_PER_EXEC) {
+        const group = this.patches.slice(i, i + PATCHES_PER_EXEC);
+        const last = i + PATCHES_PER_EXEC >= this.patches.length;
+        const r = await this.conn.exec(patchScript(this.abs, group, last), { stdin: Buffer.concat(group.map((p) => p.data)), signal });
+        if (r.code !== 0) {
+          this.failure = new TargetError(codeOfStderr(r.stderr), `${C} cannot finish ${this.path}: ${r.stderr.trim() || `exit ${r.code}`}`);
+          throw this.failure;
+        }
       }
       this.state = 'committed';
     });
