@@ -285,6 +285,20 @@ export function hypervisorContract(name: string, makeFixture: () => Promise<Hype
       expect((await hv.imageBitmaps(img)).map((b) => b.name)).toEqual(['cloudstack-incr']);
     });
 
+    it('exports an interrupted run left behind are stopped and free their image', async () => {
+      const vm = await fx.vm({ transient: false, start: false, disks: [{ size: 4 * MiB }] });
+      const d = fx.dir('left');
+      const lost = await hv.exportStopped(vm.disks[0].image, { socketPath: `${d}/job-1/vda.sock` }); // its handle is "lost"
+      await rejectsWith(hv.addBitmapOffline(vm.disks[0].image, 'sendense-l1'), 'busy');
+      expect(await hv.stopLeftoverExports(fx.dir('elsewhere'))).toBe(0);
+      expect(fx.exists(lost.socketPath)).toBe(true);
+      expect(await hv.stopLeftoverExports(d)).toBe(1);
+      expect(fx.exists(lost.socketPath)).toBe(false);
+      await hv.addBitmapOffline(vm.disks[0].image, 'sendense-l1');
+      expect(await hv.stopLeftoverExports(d)).toBe(0);
+      await lost.stop();
+    });
+
     it('an inconsistent bitmap in a stopped image refuses an export', async () => {
       const vm = await fx.vm({ transient: false, disks: [{ size: 8 * MiB }] });
       await vm.destroy();

@@ -29,7 +29,7 @@ import {
   type StoppedExportOptions, type ThawResult,
 } from './port.ts';
 import { bitmapOp, imageInfo } from './qemu-img.ts';
-import { startQemuNbd } from './qemu-nbd.ts';
+import { startQemuNbd, stopLeftoverQemuNbd } from './qemu-nbd.ts';
 import { ensureQemuWritableDir, qemuConfOwner } from './qemu-owner.ts';
 import { Virsh, type VirshOptions } from './virsh.ts';
 import { CommandError } from '../system/run.ts';
@@ -55,16 +55,15 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async listDomains(signal?: AbortSignal): Promise<DomainInfo[]> {
     const uuids = (await this.virsh.call(['list', '--all', '--uuid'], { signal })).split('\n').map((s) => s.trim()).filter(Boolean);
-    const out: DomainInfo[] = [];
-    for (const u of uuids) {
-      // a domain can vanish between the list and the look-up (a transient one destroyed)
-      const d = await this.getDomain(u, signal).catch((e: unknown) => {
+    const out: (DomainInfo | undefined)[] = [];
+    for (let i = 0; i < uuids.length; i += 4) {
+      // four look-ups at a time; a domain can vanish in between (a transient one destroyed)
+      out.push(...await Promise.all(uuids.slice(i, i + 4).map((u) => this.getDomain(u, signal).catch((e: unknown) => {
         if (e instanceof HypervisorError && e.code === 'not-found') return undefined;
         throw e;
-      });
-      if (d) out.push(d);
+      }))));
     }
-    return out;
+    return out.filter((d): d is DomainInfo => d !== undefined);
   }
 
   async getDomain(ref: DomainRef, signal?: AbortSignal): Promise<DomainInfo> {
@@ -308,6 +307,10 @@ export class LibvirtHypervisor implements Hypervisor {
       if (b.inconsistent) throw err('bitmap-inconsistent', `bitmap '${opts.bitmap}' in ${image} is inconsistent (left in use by a QEMU that did not stop cleanly): a full backup is needed`);
     }
     return startQemuNbd({ image, format: opts.format ?? info.format, socketPath: opts.socketPath, ...(opts.bitmap ? { bitmap: opts.bitmap } : {}), ...(signal ? { signal } : {}) });
+  }
+
+  async stopLeftoverExports(dir: string): Promise<number> {
+    return stopLeftoverQemuNbd(dir);
   }
 
   // ---- internals ----

@@ -416,7 +416,7 @@ export class MemoryHypervisor implements Hypervisor {
     if (signal?.aborted) throw signal.reason;
     const sock = opts.socketPath;
     let up = true;
-    const exp: SnapshotExport = { name: '', size: img.disk.size, chunks: img.disk.snapshot(), ...(dirty ? { dirty } : {}), live: () => up };
+    const exp: SnapshotExport = { name: '', size: img.disk.size, chunks: img.disk.snapshot(), ...(dirty ? { dirty } : {}), live: () => up && this.stopped.get(sock)?.exp === exp };
     this.stopped.set(sock, { image, exp });
     this.files.add(sock);
     img.readers.add(sock);
@@ -426,11 +426,24 @@ export class MemoryHypervisor implements Hypervisor {
       stop: async () => {
         if (!up) return;
         up = false;
+        if (this.stopped.get(sock)?.exp !== exp) return; // reaped already
         this.stopped.delete(sock);
         this.files.delete(sock);
         img.readers.delete(sock);
       },
     };
+  }
+
+  async stopLeftoverExports(dir: string): Promise<number> {
+    const prefix = `${dir.replace(/\/+$/, '')}/`;
+    const socks = [...this.stopped.keys()].filter((s) => s.startsWith(prefix));
+    for (const sock of socks) {
+      const { image } = this.stopped.get(sock)!;
+      this.stopped.delete(sock);
+      this.files.delete(sock);
+      this.images.get(image)?.readers.delete(sock);
+    }
+    return socks.length;
   }
 
   // ---- internals ----

@@ -122,9 +122,12 @@ export interface BackupJobSpec {
   /** create this checkpoint at the job's point in time, with a bitmap on each of `disks`
    * (qcow2 disks only: a raw or network disk cannot hold a bitmap) */
   checkpoint?: { name: string; disks: string[] };
-  /** unix socket path for the NBD server; its directory is created and made QEMU-writable */
+  /** unix socket path for the NBD server, unique to the job. A missing directory is created
+   * and given to the QEMU user (0770); an existing one must already be writable by it
+   * ('invalid' otherwise: Sendense never hands over a directory it did not create). */
   socketPath: string;
-  /** directory for the job's scratch files (created when missing) */
+  /** directory for the job's scratch files (created when missing; QEMU must be able to reach
+   * it). Files are named `<domain-uuid>-<job>-<disk>.qcow2`, so jobs may share it. */
   scratchDir: string;
 }
 
@@ -212,6 +215,9 @@ export interface Hypervisor {
   addBitmapOffline(image: string, name: string, signal?: AbortSignal): Promise<void>;
   removeBitmapOffline(image: string, name: string, signal?: AbortSignal): Promise<void>;
   exportStopped(image: string, opts: StoppedExportOptions, signal?: AbortSignal): Promise<StoppedExport>;
+  /** stops stopped-disk exports an interrupted run left with their socket under `dir` (at any
+   * depth) and removes their sockets, so their images are free again; resolves with how many */
+  stopLeftoverExports(dir: string, signal?: AbortSignal): Promise<number>;
 }
 
 export type HypervisorErrorCode =

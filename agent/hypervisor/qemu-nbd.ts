@@ -6,7 +6,7 @@
  * pid still is that qemu-nbd), waits for it to go (a zombie counts as gone) and removes the
  * socket and pid file: qemu-nbd removes neither itself.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { CommandError, run } from '../system/run.ts';
 import { classifyLibvirtError } from './libvirt-errors.ts';
@@ -84,4 +84,30 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<StoppedExport> {
       rmSync(pidFile, { force: true });
     },
   };
+}
+
+/** Stops qemu-nbd daemons whose pid files (`<socket>.pid`) lie under `dir`; removes their files. */
+export async function stopLeftoverQemuNbd(dir: string, depth = 4): Promise<number> {
+  let n = 0;
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && depth > 0) n += await stopLeftoverQemuNbd(p, depth - 1);
+    else if (e.isFile() && e.name.endsWith('.sock.pid')) {
+      const sock = p.slice(0, -'.pid'.length);
+      const pid = Number.parseInt(readFileSync(p, 'utf8').trim(), 10);
+      if (pid > 0 && alive(pid) && isOurs(pid, sock)) {
+        await kill(pid, sock);
+        n++;
+      }
+      rmSync(sock, { force: true });
+      rmSync(p, { force: true });
+    }
+  }
+  return n;
 }
