@@ -7,8 +7,11 @@
  * - key authentication from an identity file; AES-128-GCM preferred (the fast cipher);
  * - exec channels (at most MAX_EXEC at once: OpenSSH allows 10 sessions per connection) and one
  *   lazily opened SFTP session;
- * - a dropped connection ('close'/'error', or keepalives unanswered) rejects every pending
- *   operation with 'disconnected', at once, and every later one too.
+ * - a dropped connection ('close'/'error', or silence: nothing received for KEEPALIVE_MISSES+1
+ *   keepalive intervals although ssh2 pings every interval) rejects every pending operation
+ *   with 'disconnected', at once, and every later one too. Any byte received counts as a sign
+ *   of life — ssh2's own count wants ping replies only, which a busy, slow upload can delay
+ *   behind megabytes of queued data.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -21,6 +24,7 @@ import { TargetError } from './port.ts';
 
 export const C = '[target] [ssh]';
 const MAX_EXEC = 8;
+const KEEPALIVE_MISSES = 3;
 
 export interface SshConnectOptions {
   host: string;
@@ -31,7 +35,7 @@ export interface SshConnectOptions {
   /** default ~/.ssh/known_hosts */
   knownHostsFile?: string;
   signal?: AbortSignal;
-  /** ms between keepalive probes; after 3 unanswered the connection is lost (default 5000) */
+  /** ms between keepalive probes; after 4 intervals without a byte from the host the connection is lost (default 5000) */
   keepaliveIntervalMs?: number;
   /** handshake and authentication must finish within this (default 20000) */
   readyTimeoutMs?: number;
@@ -109,8 +113,18 @@ export class SshConnection {
   private readonly slots = new Slots(MAX_EXEC);
   private sftpSession: Promise<SFTPWrapper> | undefined;
 
-  private constructor(private readonly client: Client, readonly where: string) {
+  private constructor(private readonly client: Client, sock: net.Socket, readonly where: string, intervalMs: number) {
+    let heard = Date.now();
+    sock.on('data', () => { heard = Date.now(); });
+    const watchdog = setInterval(() => {
+      const silent = Date.now() - heard;
+      if (silent <= intervalMs * (KEEPALIVE_MISSES + 1)) return;
+      drop(`keepalive timeout: not a byte from the host for ${(silent / 1000).toFixed(1)} s`);
+      sock.destroy();
+    }, intervalMs);
+    watchdog.unref();
     const drop = (why: string) => {
+      clearInterval(watchdog);
       if (this.lost) return;
       this.lost = new TargetError('disconnected', `${C} the connection to ${where} was lost: ${why}`);
       for (const reject of this.pending) reject(this.lost);
@@ -126,6 +140,7 @@ export class SshConnection {
     const where = `${o.user}@${knownHostName(o.host, o.port)}`;
     const khFile = o.knownHostsFile ?? path.join(homedir(), '.ssh', 'known_hosts');
     const identityFile = o.identityFile ?? defaultIdentity();
+    const interval = o.keepaliveIntervalMs ?? 5000;
     const kh: KnownHosts = existsSync(khFile) ? parseKnownHosts(readConfigFile(khFile, 'known_hosts file', 'host-key')) : { entries: [] };
     const privateKey = readConfigFile(identityFile, 'identity file', 'config');
     const pinned = keysFor(kh, o.host, o.port);
@@ -137,8 +152,8 @@ export class SshConnection {
       username: o.user,
       privateKey,
       readyTimeout: o.readyTimeoutMs ?? 20_000,
-      keepaliveInterval: o.keepaliveIntervalMs ?? 5000,
-      keepaliveCountMax: 3,
+      keepaliveInterval: interval,
+      keepaliveCountMax: Number.MAX_SAFE_INTEGER, // the watchdog below decides
       algorithms: {
         cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'],
         compress: ['none'],
@@ -176,7 +191,8 @@ export class SshConnection {
     try {
       client.connect(config);
     } catch (e) {
-      throw new TargetError('config', `${C} cannot connect to ${where}: ${(e as Error).message}`, { cause: e });
+      sock.destroy();
+      throw new TargetError('config', `${C} cannot use the identity file ${identityFile} for ${where}: ${(e as Error).message}`, { cause: e });
     }
     try {
       await abortable(ready, o.signal);
@@ -186,7 +202,7 @@ export class SshConnection {
       sock.destroy();
       throw e;
     }
-    return new SshConnection(client, where);
+    return new SshConnection(client, sock, where, interval);
   }
 
   /** Throws the loss, if the connection is gone. */

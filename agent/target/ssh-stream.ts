@@ -4,8 +4,8 @@
  * whole file, and appends are written into it with backpressure (write() + 'drain'; ssh2's
  * window is the flow control). The file is created exclusively first (`set -C`: noclobber).
  * - writeAt patches are kept and applied after the stream: commit = end the stream, wait for
- *   `cat` to exit 0, then one exec that writes the patches with `dd conv=notrunc` and runs
- *   `sync FILE` (fsync) — so the header lands on disk with the data.
+ *   `cat` to exit 0, then one exec (per 64 patches) that writes them with `dd conv=notrunc`
+ *   and runs `sync FILE` (fsync) — so the header lands on disk with the data.
  * - The remote side failing (exit code, stderr such as 'No space left on device' → 'no-space')
  *   or the connection dropping ('disconnected') rejects the waiting append at once; the file is
  *   then unusable and abort() (close the channel, `rm -f`) is all that remains.
