@@ -98,21 +98,44 @@ export class DiskSnapshotSource implements BlockSource {
     this.contexts = exp.dirty ? [BASE_ALLOCATION, exp.dirty.context] : [BASE_ALLOCATION];
   }
 
-  private guard(offset: number, length: number, signal?: AbortSignal): void {
+  /** `minLength`: a read may ask for 0 bytes, a status query for at least 1 */
+  private guard(offset: number, length: number, signal?: AbortSignal, minLength = 1): void {
     if (signal?.aborted) throw signal.reason;
     if (this.closed) throw new BlockSourceError('closed', `[hypervisor] [memory] export '${this.name}' is closed`);
     if (!this.exp.live()) throw new BlockSourceError('disconnected', `[hypervisor] [memory] export '${this.name}' went away (the backup job ended)`);
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 1 || offset + length > this.size) {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < minLength || offset + length > this.size) {
       throw new BlockSourceError('range', `[hypervisor] [memory] request ${offset}+${length} outside export '${this.name}' of ${this.size} bytes`);
     }
   }
 
-  async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    this.guard(offset, length, signal);
-    return readChunks(this.exp.chunks, offset, length);
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    return this.later(signal, () => {
+      this.guard(offset, length, signal, 0);
+      return readChunks(this.exp.chunks, offset, length);
+    });
   }
 
-  async blockStatus(context: string, offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
+  blockStatus(context: string, offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
+    return this.later(signal, () => this.status(context, offset, length, signal));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Answers on a later turn, as a server would: an abort in between rejects with its reason. */
+  private later<T>(signal: AbortSignal | undefined, answer: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => { clearImmediate(turn); reject(signal!.reason); };
+      const turn = setImmediate(() => {
+        signal?.removeEventListener('abort', onAbort);
+        try { resolve(answer()); } catch (e) { reject(e); }
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private status(context: string, offset: number, length: number, signal?: AbortSignal): Extent[] {
     this.guard(offset, length, signal);
     if (!this.contexts.includes(context)) {
       throw new BlockSourceError('unsupported', `[hypervisor] [memory] export '${this.name}' has no meta context '${context}' (it has ${this.contexts.join(', ')})`);
@@ -132,9 +155,5 @@ export class DiskSnapshotSource implements BlockSource {
       else out.push({ offset: s, length: e - s, flags });
     }
     return out;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
   }
 }
