@@ -39,6 +39,8 @@ export interface VmSpec {
 
 export interface HypervisorFixture {
   hv: Hypervisor;
+  /** another adapter on the same host, as a restarted agent would have (no memory of jobs) */
+  restartedAgent(): Hypervisor;
   vm(spec: VmSpec): Promise<FixtureVm>;
   /** a fresh directory path (not created) for a job's socket and scratch files */
   dir(label: string): string;
@@ -139,6 +141,20 @@ export function hypervisorContract(name: string, makeFixture: () => Promise<Hype
       await hv.abortJob(vm.name);
       await hv.abortJob(vm.uuid);
       expect(await hv.listCheckpoints(vm.name)).toHaveLength(1); // the checkpoint outlives the job
+    });
+
+    it('a restarted agent ends the job a crashed one left, and removes its socket and scratch files', async () => {
+      const vm = await fx.vm({ transient: true, disks: [{ size: 4 * MiB }, { size: 4 * MiB }] });
+      const j = job('restart');
+      await hv.beginBackup(vm.name, { disks: [{ target: 'vda' }, { target: 'vdb' }], ...j });
+      expect(fx.list(j.scratchDir)).toHaveLength(2);
+      const again = fx.restartedAgent();
+      expect(await again.jobActive(vm.name)).toBe(true);
+      await again.abortJob(vm.name);
+      expect(await again.jobActive(vm.name)).toBe(false);
+      expect(fx.exists(j.socketPath)).toBe(false);
+      expect(fx.list(j.scratchDir)).toEqual([]);
+      await hv.abortJob(vm.name);
     });
 
     it('incremental from a checkpoint: dirty map of aligned, unaligned and zero writes; later writes excluded', async () => {

@@ -21,6 +21,7 @@ hypervisorContract('libvirt', async (): Promise<HypervisorFixture> => {
   let n = 0;
   return {
     hv,
+    restartedAgent: () => new LibvirtHypervisor(),
     async vm(spec) {
       const lab = await createLabVm({
         label: 'hv', transient: spec.transient, start: spec.start !== false, guestAgentChannel: spec.guestAgentChannel ?? false,

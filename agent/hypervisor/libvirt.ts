@@ -373,15 +373,9 @@ export class LibvirtHypervisor implements Hypervisor {
     const known = this.jobs.get(uuid);
     let files: JobFiles | undefined = known;
     if (active || (await this.jobActive(uuid, signal))) {
-      const dump = await this.virsh.call(['backup-dumpxml', uuid], { signal }).then(parseBackupXml, () => undefined);
-      if (dump) {
-        files = {
-          domain: known?.domain ?? uuid,
-          socketPath: dump.socketPath ?? known?.socketPath ?? '',
-          scratch: [...new Set([...(known?.scratch ?? []), ...dump.disks.flatMap((d) => (d.scratch ? [d.scratch] : []))])],
-          createdDirs: known?.createdDirs ?? [],
-        };
-      }
+      // a job this process began is known; one a crashed run left is read back from libvirt
+      const dump = known ? undefined : await this.virsh.call(['backup-dumpxml', uuid], { signal }).then(parseBackupXml, () => undefined);
+      if (dump) files = { domain: uuid, socketPath: dump.socketPath ?? '', scratch: dump.disks.flatMap((d) => (d.scratch ? [d.scratch] : [])), createdDirs: [] };
       await this.virsh.call(['domjobabort', uuid], { signal }).catch((e: unknown) => {
         if (!/no job is active/i.test((e as Error).message)) throw e;
       });

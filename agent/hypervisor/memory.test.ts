@@ -6,6 +6,7 @@ hypervisorContract('memory', async (): Promise<HypervisorFixture> => {
   let n = 0;
   return {
     hv,
+    restartedAgent: () => hv, // the memory adapter is the host: it keeps no per-agent state
     async vm(spec) {
       n++;
       const name = `mem-vm-${n}`;
