@@ -126,6 +126,7 @@ export class LibvirtHypervisor implements Hypervisor {
     const owner = (await this.listCheckpoints(dom.uuid, signal)).find((c) => c.disks.some((x) => x.target === disk && x.bitmap === name));
     if (owner) throw err('checkpoint-exists', `bitmap '${name}' on ${disk} of '${dom.name}' belongs to checkpoint '${owner.name}': deleteCheckpointMetadata first`);
     if (dom.state === 'shutoff') {
+      if (d.format !== 'qcow2' || (d.kind !== 'file' && d.kind !== 'block')) return; // cannot hold one
       if (!(await imageInfo(d.source, 'qcow2', signal)).bitmaps.some((b) => b.name === name)) return;
       await bitmapOp('--remove', d.source, name, signal);
       return;
@@ -133,7 +134,9 @@ export class LibvirtHypervisor implements Hypervisor {
     const present = (await this.liveBitmapsOf(dom.uuid, d, signal)).find((b) => b.name === name);
     if (!present) return;
     if (present.busy) throw err('job-active', `bitmap '${name}' on ${disk} is in use by a job: abortJob first`);
-    const r = await this.virsh.qmp(dom.uuid, 'block-dirty-bitmap-remove', { node: this.nodeName(d), name }, signal);
+    const node = this.nodeName(d);
+    if (!node) throw err('unsupported', `libvirt gave ${disk} of '${dom.name}' no node index: remove bitmap '${name}' while the VM is stopped`);
+    const r = await this.virsh.qmp(dom.uuid, 'block-dirty-bitmap-remove', { node, name }, signal);
     if (r.error && !/not found/i.test(r.error.desc ?? '')) {
       throw err(/in use|busy/i.test(r.error.desc ?? '') ? 'job-active' : 'qemu', `removing bitmap '${name}' from ${disk} of '${dom.name}': ${r.error.desc}`);
     }
