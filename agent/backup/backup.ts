@@ -109,6 +109,7 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
   const repo = new Repository(deps.target);
 
   const dom = await hv.getDomain(req.domain, signal);
+  log(`domain ${dom.name} is ${dom.state}`);
   const vmId = (req.vmId ?? dom.uuid).toLowerCase();
   const running = dom.state === 'running' || dom.state === 'paused';
   if (dom.state === 'other') throw new BackupError(`[backup] domain ${dom.name} is in a state Sendense cannot back up (neither running, paused nor shut off)`);
@@ -121,6 +122,7 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
 
   const removed = await repo.cleanupLeftovers(vmId, { signal });
   if (removed.length) log(`removed leftovers of an interrupted run: ${removed.join(', ')}`);
+  else log('no leftovers in the repository');
 
   let allDisks = (await hv.disks(dom.name, signal)).filter((d) => d.device === 'disk');
   if (req.disks?.length) {
@@ -217,6 +219,7 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
           scratchDir: `${jobDir}/scratch`,
         }, signal);
         checkpointCreated = tracked.length > 0;
+        log(`backup job begun: ${exported.exports.map((x) => x.uri).join(' ')}`);
       } finally {
         if (frozen) {
           const th = await hv.guestAgentThaw(dom.name, 10_000);
@@ -278,10 +281,12 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
         content_sha256: r.sums.contentSha256(), file_sha256: sink.digests(),
       };
       await source.close();
+      log(`${w.disk.target}: ${w.decision.type}, read ${r.bytesRead} bytes, image ${r.fileSize} bytes`);
     }
 
     // ---- end the job: the point in time is safely copied
     if (exported) await hv.abortJob(dom.name, signal);
+    log('backup job ended');
     exported = undefined;
     for (const s of stopped.splice(0)) await s.stop();
     if (!running) {
@@ -314,9 +319,11 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
     };
     await repo.commitPoint(manifest, newMeta, signal);
     committed = true;
+    log(`point ${pointId} committed`);
 
     // ---- the older sendense- checkpoints are no longer needed: only the newest is a parent
     await dropOldCheckpoints(deps, dom.name, running, work, ckpt, log);
+    log('older checkpoints dropped');
     const bytesSent = disks.reduce((n, d) => n + d.bytes_sent, 0);
     return {
       pointId, vmId, type: summary.type, reason: summary.reason, consistency, bytesRead, bytesSent,

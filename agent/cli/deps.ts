@@ -52,9 +52,15 @@ export async function agentDeps(o: { repo: string; identity?: string; knownHosts
     workDir: workDir(),
     host: os.hostname(),
     version: AGENT_VERSION,
-    log: o.log ?? ((m) => { if (process.env.SENDENSE_DEBUG) process.stderr.write(`[agent] ${m}\n`); }),
+    log: o.log ?? debugLog(),
     close: () => target.close(),
   };
+}
+
+/** SENDENSE_DEBUG=1: what the engine does, with milliseconds since the process started. */
+export function debugLog(): (m: string) => void {
+  if (!process.env.SENDENSE_DEBUG) return () => {};
+  return (m) => process.stderr.write(`[agent +${Math.round(performance.now())}ms] ${m}\n`);
 }
 
 /** Runs a command with SIGTERM/SIGINT wired to an AbortSignal; failures become one line + exit 1. */

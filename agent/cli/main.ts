@@ -3,6 +3,8 @@
  * `sendense-agent`: the command line of the agent that runs on every KVM host.
  * Each subcommand lives in its own file under agent/cli/ and is registered here.
  */
+import { createDispatcher } from './dispatch.ts';
+
 export const AGENT_USAGE = `sendense-agent — Sendense backup agent for KVM hosts
 
 Usage:
@@ -16,30 +18,10 @@ Usage:
 TARGET is a directory or ssh://user@host[:port]/path (key auth, host key pinned from known_hosts).
 `;
 
-export type Command = (argv: string[]) => Promise<number>;
-const commands: Record<string, () => Promise<Command>> = {};
-
-export function registerCommand(name: string, load: () => Promise<Command>): void {
-  commands[name] = load;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(AGENT_USAGE);
-    return 0;
-  }
-  if (cmd === '--version') {
-    process.stdout.write('0.1.0\n');
-    return 0;
-  }
-  const load = commands[cmd];
-  if (!load) {
-    process.stderr.write(`sendense-agent: unknown command '${cmd}' (see --help)\n`);
-    return 2;
-  }
-  return (await load())(rest);
-}
+const cli = createDispatcher('sendense-agent', AGENT_USAGE, '0.1.0');
+export const registerCommand = cli.register;
+export const main = cli.main;
+export type { Command } from './dispatch.ts';
 
 registerCommand('backup', async () => (await import('./backup.ts')).backupCommand);
 registerCommand('restore', async () => (await import('./restore.ts')).restoreCommand);

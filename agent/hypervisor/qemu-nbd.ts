@@ -9,18 +9,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { CommandError, run } from '../system/run.ts';
+import { isAlive as alive } from '../system/proc.ts';
 import { classifyLibvirtError } from './libvirt-errors.ts';
 import { HypervisorError, type StoppedExport } from './port.ts';
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 function isOurs(pid: number, socketPath: string): boolean {
   try {

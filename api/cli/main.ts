@@ -3,6 +3,8 @@
  * `sendense`: the control plane's command line (server, demo, CloudStack tools).
  * Each subcommand lives in its own file under api/cli/ and is registered here.
  */
+import { createDispatcher } from '../../agent/cli/dispatch.ts';
+
 export const USAGE = `sendense — Sendense control plane for Apache CloudStack KVM backups
 
 Usage:
@@ -13,30 +15,10 @@ Usage:
   sendense --help | --version
 `;
 
-export type Command = (argv: string[]) => Promise<number>;
-const commands: Record<string, () => Promise<Command>> = {};
-
-export function registerCommand(name: string, load: () => Promise<Command>): void {
-  commands[name] = load;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (cmd === '--version') {
-    process.stdout.write('0.1.0\n');
-    return 0;
-  }
-  const load = commands[cmd];
-  if (!load) {
-    process.stderr.write(`sendense: unknown command '${cmd}' (see --help)\n`);
-    return 2;
-  }
-  return (await load())(rest);
-}
+const cli = createDispatcher('sendense', USAGE, '0.1.0');
+export const registerCommand = cli.register;
+export const main = cli.main;
+export type { Command } from '../../agent/cli/dispatch.ts';
 
 registerCommand('demo', async () => (await import('./demo.ts')).demoCommand);
 

@@ -3,16 +3,9 @@
  * as a zombie for seconds. Alive means /proc/PID/stat exists and its state is not Z.
  */
 import { readFileSync } from 'node:fs';
+import { isAlive } from '../../agent/system/proc.ts';
 
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+export { isAlive };
 
 export function commOf(pid: number): string | undefined {
   try {
