@@ -42,7 +42,7 @@ export class SshStreamFile implements StreamFile {
   private ended = false;
 
   private constructor(private readonly conn: SshConnection, readonly path: string, private readonly abs: string, private readonly ch: ClientChannel,
-    remote: { code: number | null; stderr: Buffer[]; closed: Promise<void> }) {
+    remote: { code: number | null; stderr: Buffer[]; closed: Promise<void> }, private readonly changed: () => void) {
     this.finished = remote.closed.then(() => {
       const stderr = Buffer.concat(remote.stderr).toString('utf8').trim();
       if (!this.ended && !this.failure) {
@@ -55,7 +55,8 @@ export class SshStreamFile implements StreamFile {
   }
 
   /** Creates `abs` exclusively on the host and opens the stream into it. */
-  static async open(conn: SshConnection, path: string, abs: string, signal?: AbortSignal): Promise<SshStreamFile> {
+  /** `changed` runs whenever the file on the host changes outside the stream (patches, removal). */
+  static async open(conn: SshConnection, path: string, abs: string, signal: AbortSignal | undefined, changed: () => void): Promise<SshStreamFile> {
     const f = shellQuote(abs);
     const remote = { code: null as number | null, stderr: [] as Buffer[], closed: Promise.resolve() };
     let opened!: Promise<void>;
@@ -87,7 +88,7 @@ export class SshStreamFile implements StreamFile {
       ch.close();
       throw e;
     }
-    return new SshStreamFile(conn, path, abs, ch, remote);
+    return new SshStreamFile(conn, path, abs, ch, remote, changed);
   }
 
   get length(): number {
@@ -142,6 +143,7 @@ export class SshStreamFile implements StreamFile {
         this.failure = new TargetError(codeOfStderr(stderr), `${C} writing ${this.path} failed on the host (exit ${code}): ${stderr}`);
         throw this.failure;
       }
+      this.changed();
       for (let i = 0; i === 0 || i < this.patches.length; i += PATCHES_PER_EXEC) {
         const group = this.patches.slice(i, i + PATCHES_PER_EXEC);
         const last = i + PATCHES_PER_EXEC >= this.patches.length;
@@ -152,6 +154,7 @@ export class SshStreamFile implements StreamFile {
         }
       }
       this.state = 'committed';
+      this.changed();
     });
   }
 
@@ -162,7 +165,9 @@ export class SshStreamFile implements StreamFile {
     this.ended = true;
     this.ch.close();
     await this.conn.track(this.finished);
+    this.changed();
     const r = await this.conn.exec(`rm -f -- ${shellQuote(this.abs)}`);
+    this.changed();
     if (r.code !== 0) throw new TargetError(codeOfStderr(r.stderr), `${C} cannot remove ${this.path}: ${r.stderr.trim()}`);
   }
 }

@@ -18,6 +18,7 @@ import { joinPath, parentPath, tempSibling } from './path.ts';
 import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type TargetStat } from './port.ts';
 import { shellQuote as q } from './shell.ts';
 import { C, SshConnection, type SshConnectOptions } from './ssh-connection.ts';
+import { ReadHandles } from './ssh-read-handles.ts';
 import { SshStreamFile } from './ssh-stream.ts';
 import { formatSshUrl } from './url.ts';
 
@@ -43,6 +44,7 @@ export interface SshTargetOptions extends Omit<SshConnectOptions, 'host' | 'port
 
 export class SshTarget implements BackupTarget {
   readonly url: string;
+  private readonly handles = new ReadHandles();
 
   constructor(private readonly conn: SshConnection, private readonly root: string, loc: { user: string; host: string; port: number }) {
     this.url = formatSshUrl({ ...loc, path: root });
@@ -54,7 +56,8 @@ export class SshTarget implements BackupTarget {
 
   /** Runs a shell command on the host; a non-zero exit becomes a TargetError from its stderr. */
   private async sh(what: string, command: string, signal?: AbortSignal, stdin?: Buffer): Promise<Buffer> {
-    const r = await this.conn.exec(command, { stdin, signal });
+    this.handles.invalidate();
+    const r = await this.conn.exec(command, { stdin, signal }).finally(() => this.handles.invalidate());
     if (r.code !== 0) {
       const err = r.stderr.trim() || (r.code === null ? `killed by ${r.signal}` : `exit ${r.code}`);
       throw new TargetError(codeOfStderr(r.stderr), `${C} ${what}: ${err}`);
@@ -114,17 +117,9 @@ export class SshTarget implements BackupTarget {
     });
   }
 
-  /** Opens `p` for reading, passes the handle and size to `fn`, and closes it. */
+  /** Runs `fn` with a read handle on `p` (kept open for the next read) and its size. */
   private withReadHandle<T>(what: string, p: string, signal: AbortSignal | undefined, fn: (s: SFTPWrapper, h: Buffer, size: number) => Promise<T>): Promise<T> {
-    return this.sftp(what, signal, async (s) => {
-      const h = await call<Buffer>((cb) => s.open(this.hostPath(p), 'r', cb));
-      try {
-        const { size } = await call<Stats>((cb) => s.fstat(h, cb));
-        return await fn(s, h, size);
-      } finally {
-        s.close(h, () => {});
-      }
-    });
+    return this.sftp(what, signal, (s) => this.handles.use(s, this.hostPath(p), (h, size) => fn(s, h, size)));
   }
 
   /** Reads exactly `length` bytes at `offset` with several requests in flight. */
@@ -174,7 +169,8 @@ export class SshTarget implements BackupTarget {
 
   async create(path: string, signal?: AbortSignal): Promise<StreamFile> {
     const p = checkEntryPath(C, path);
-    return SshStreamFile.open(this.conn, p, this.hostPath(p), signal);
+    this.handles.invalidate();
+    return SshStreamFile.open(this.conn, p, this.hostPath(p), signal, () => this.handles.invalidate());
   }
 
   async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
@@ -198,6 +194,7 @@ export class SshTarget implements BackupTarget {
   }
 
   async close(): Promise<void> {
+    this.handles.invalidate();
     await this.conn.close();
   }
 }
