@@ -1,28 +1,37 @@
 /**
  * @layer entry
- * Read throughput of Sendense's NBD client against `nbdcopy URI null:` on the same export, in
- * the same run: `npx tsx agent/nbd/bench.ts [--size MiB] [--dir DIR] [--rounds N]`.
- * Exports a qcow2 of random data (made once, kept in DIR) with qemu-nbd and reads it whole:
- * with 256 KiB reads at several depths over 1 and 4 connections, and as one big read().
+ * Read throughput of Sendense's NBD client against `nbdcopy URI null:` on the same qemu-nbd
+ * export, interleaved round by round (the lab machine is shared and noisy: compare medians):
+ *   npx tsx agent/nbd/bench.ts [--size MiB] [--dir DIR] [--rounds N]
+ * The export is a qcow2 of random data (made once, kept in DIR). Sendense reads it whole with
+ * 256 KiB read()s at 16 and 64 in flight over 1 and 4 connections, with readInto() into one
+ * reused buffer, and with one read() of the whole disk (fresh memory: page faults included).
+ * Also prints the client's event-loop utilisation: near 1 means Node is the bottleneck.
+ *
+ * nbdcopy runs from a small shell started before any large buffer exists: spawning a child
+ * from this process (fork) would write-protect every page of the reused buffer, and the next
+ * pass over it would take a page fault per 4 KiB (measured here: 14 s for 1 GiB).
  */
-import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { run } from '../system/run.ts';
-import { openNbdPool } from './pool.ts';
+import { openNbdPool, type NbdPoolOptions } from './pool.ts';
 import { startQemuNbd } from './qemu-nbd.ts';
 
 const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '1024' },
     dir: { type: 'string', default: '/var/tmp/sendense-lab/bench-nbd' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const MiB = 1 << 20;
 const size = Number(values.size) * MiB;
-const rounds = Number(values.rounds);
 const dir = values.dir!;
 mkdirSync(dir, { recursive: true });
 
@@ -39,65 +48,79 @@ async function image(): Promise<string> {
   return img;
 }
 
-function mibs(bytes: number, ms: number): number {
-  return Math.round((bytes / MiB) / (ms / 1000));
-}
+interface Sample { mibs: number; elu: number }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+async function measure(fn: () => Promise<void>): Promise<Sample> {
+  const e0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   await fn();
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  return { mibs: size / MiB / (ms / 1000), elu: performance.eventLoopUtilization(e0).utilization };
 }
 
-async function windowed(uri: string, connections: number, depth: number, block: number): Promise<number> {
-  const src = await openNbdPool({ uri, connections, maxInFlight: depth });
+async function withSource(o: NbdPoolOptions, fn: (s: Awaited<ReturnType<typeof openNbdPool>>) => Promise<void>): Promise<Sample> {
+  const src = await openNbdPool(o);
   try {
-    return await timed(async () => {
+    return await measure(() => fn(src));
+  } finally {
+    await src.close();
+  }
+}
+
+/** Runs `nbdcopy ARGS null:` in a shell made before the big buffers, one line per run. */
+function nbdcopyRunner(): { nbdcopy(args: string[]): Promise<void>; close(): void } {
+  const sh = spawn('sh', ['-c', 'set -f; while read -r a; do nbdcopy $a null: >/dev/null; echo $?; done'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: sh.stdout })[Symbol.asyncIterator]();
+  return {
+    nbdcopy: async (args) => {
+      sh.stdin.write(`${args.join(' ')}\n`);
+      const rc = (await lines.next()).value;
+      if (rc !== '0') throw new Error(`[bench] nbdcopy ${args.join(' ')} failed: exit ${rc}`);
+    },
+    close: () => sh.stdin.end(),
+  };
+}
+
+const block = 256 << 10;
+const img = await image();
+const server = await startQemuNbd({ image: img, dir, clients: 16 });
+const runner = nbdcopyRunner();
+const reused = Buffer.alloc(size);
+randomFillSync(reused); // touch every page once, outside the measurements
+const cases: [string, () => Promise<Sample>][] = [
+  ['nbdcopy URI null: (its defaults: 4 conns x 64 x 256 KiB)', () => measure(() => runner.nbdcopy([server.uri]))],
+  ['nbdcopy --connections=1 --requests=16 (256 KiB)', () => measure(() => runner.nbdcopy(['--connections=1', '--requests=16', server.uri]))],
+];
+for (const conns of [1, 4]) {
+  for (const depth of [16, 64]) {
+    cases.push([`sendense read() 256 KiB, ${conns} conn x ${depth} in flight`, () => withSource({ uri: server.uri, connections: conns, maxInFlight: depth }, async (src) => {
       let next = 0;
-      let sum = 0;
       const worker = async () => {
         while (next < size) {
           const at = next;
           next += block;
-          const b = await src.read(at, Math.min(block, size - at));
-          sum += b[0];
+          await src.read(at, Math.min(block, size - at));
         }
       };
-      await Promise.all(Array.from({ length: connections * depth }, worker));
-      if (sum < 0) throw new Error('unreachable');
-    });
-  } finally {
-    await src.close();
+      await Promise.all(Array.from({ length: conns * depth }, worker));
+    })]);
   }
+  cases.push([`sendense readInto(reused ${values.size} MiB buffer), ${conns} conn, defaults`, () => withSource({ uri: server.uri, connections: conns }, async (src) => { await src.readInto(0, reused); })]);
 }
+cases.push([`sendense read(0, ${values.size} MiB) into fresh memory, 4 conns`, () => withSource({ uri: server.uri, connections: 4 }, async (src) => { await src.read(0, size); })]);
 
-async function whole(uri: string, connections: number): Promise<number> {
-  const src = await openNbdPool({ uri, connections, maxInFlight: 16 });
-  try {
-    return await timed(async () => { await src.read(0, size); });
-  } finally {
-    await src.close();
-  }
-}
-
-const img = await image();
-const server = await startQemuNbd({ image: img, dir, clients: 16 });
 try {
-  const rows: [string, number[]][] = [];
-  const add = (label: string, ms: number) => {
-    const row = rows.find((r) => r[0] === label) ?? (rows.push([label, []]), rows[rows.length - 1]);
-    row[1].push(mibs(size, ms));
-  };
-  await run('nbdcopy', [server.uri, 'null:']); // warm the page cache
-  for (let r = 0; r < rounds; r++) {
-    add('nbdcopy URI null: (defaults: 4 conns, 64 reqs)', await timed(async () => { await run('nbdcopy', [server.uri, 'null:']); }));
-    for (const conns of [1, 4]) {
-      for (const depth of [16, 64]) add(`sendense 256 KiB reads, ${conns} conn x ${depth} in flight`, await windowed(server.uri, conns, depth, 256 << 10));
-      add(`sendense one read(0, ${values.size} MiB), ${conns} conn x 16 x 2 MiB`, await whole(server.uri, conns));
-    }
+  await runner.nbdcopy([server.uri]); // warm the page cache
+  const results = new Map<string, Sample[]>();
+  for (let r = 0; r < Number(values.rounds); r++) {
+    for (const [label, fn] of cases) results.set(label, [...(results.get(label) ?? []), await fn()]);
   }
-  console.log(`| read ${values.size} MiB from qemu-nbd (unix socket) | MiB/s per round |\n|---|---|`);
-  for (const [label, v] of rows) console.log(`| ${label} | ${v.join(', ')} |`);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  console.log(`| read ${values.size} MiB from qemu-nbd over a unix socket | median MiB/s | rounds | client event-loop use |\n|---|---|---|---|`);
+  for (const [label, s] of results) {
+    console.log(`| ${label} | ${Math.round(median(s.map((x) => x.mibs)))} | ${s.map((x) => Math.round(x.mibs)).join(', ')} | ${label.startsWith('nbdcopy') ? '-' : median(s.map((x) => x.elu)).toFixed(2)} |`);
+  }
 } finally {
+  runner.close();
   await server.stop();
 }

@@ -28,7 +28,8 @@ export interface NbdPoolOptions {
   contexts?: readonly string[];
   /** requests in flight per connection (default 16) */
   maxInFlight?: number;
-  /** the largest single request (default 2 MiB, capped by the server's maximum block size) */
+  /** the largest single request (default 512 KiB, capped by the server's maximum block size;
+   *  qemu-nbd serves multi-MiB requests on one connection markedly slower, nbdcopy alike) */
   requestSize?: number;
   /** handshake time limit per connection (default 10 s) */
   timeoutMs?: number;
@@ -105,7 +106,7 @@ export class NbdSource implements BlockSource {
     this.contexts = Object.freeze([...this.info.contexts]);
     this.maxInFlight = Math.max(1, o.maxInFlight ?? 16);
     const min = this.info.minBlock;
-    const cap = Math.min(o.requestSize ?? 2 << 20, this.info.maxBlock);
+    const cap = Math.min(o.requestSize ?? 512 << 10, this.info.maxBlock);
     this.requestSize = Math.max(min, cap - (cap % min));
     for (const c of conns) {
       c.onDead = () => this.pump();
