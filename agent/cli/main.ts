@@ -27,3 +27,4 @@ registerCommand('backup', async () => (await import('./backup.ts')).backupComman
 registerCommand('restore', async () => (await import('./restore.ts')).restoreCommand);
 registerCommand('verify', async () => (await import('./verify.ts')).verifyCommand);
 registerCommand('list', async () => (await import('./list.ts')).listCommand);
+registerCommand('serve', async () => (await import('./serve.ts')).serveCommand);

@@ -1,0 +1,87 @@
+/**
+ * @layer entry
+ * createAgentApp: the agent daemon built from its dependencies — the engine that runs jobs, the
+ * journal that keeps them, the hypervisor (domains), a capabilities probe — as a Hono app plus the
+ * job runner behind it. Nothing happens at import or construction: the journal is read on the
+ * first request (or `start()`), and no socket is opened (server.ts serves it on a unix socket).
+ */
+import type { Hypervisor } from '../hypervisor/port.ts';
+import type { AgentEngine } from './engine.ts';
+import type { JobJournal } from './journal.ts';
+import { agentRoutes } from './routes.ts';
+import { JobRunner } from './runner.ts';
+import type { AgentService, Capabilities, Health } from './service.ts';
+
+export type { AgentAppType } from './routes.ts';
+
+export interface AgentAppDeps {
+  engine: AgentEngine;
+  journal: JobJournal;
+  hypervisor: Pick<Hypervisor, 'getDomain' | 'listDomains' | 'disks'>;
+  version: string;
+  hostname: string;
+  /** what the host can do (probeCapabilities); cached for `capabilitiesTtlMs` */
+  probe: () => Promise<Capabilities>;
+  /** why a host with these capabilities cannot back up (capabilityProblems) */
+  problems?: (c: Capabilities) => string[];
+  capabilitiesTtlMs?: number;
+  concurrency?: number;
+  retainFinished?: number;
+  progressIntervalMs?: number;
+  journalProgressMs?: number;
+  now?: () => Date;
+  log?: (msg: string) => void;
+}
+
+export interface AgentApp {
+  app: ReturnType<typeof agentRoutes>;
+  runner: JobRunner;
+  /** reads the journal (jobs a restart cut off are marked failed); requests wait for it anyway */
+  start(): Promise<void>;
+  /** no new jobs; running ones are aborted and their cleanup awaited */
+  close(): Promise<void>;
+}
+
+export function createAgentApp(deps: AgentAppDeps): AgentApp {
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const runner = new JobRunner({
+    engine: deps.engine, journal: deps.journal, hypervisor: deps.hypervisor, concurrency: deps.concurrency,
+    retainFinished: deps.retainFinished, progressIntervalMs: deps.progressIntervalMs, journalProgressMs: deps.journalProgressMs,
+    now: deps.now, log: deps.log,
+  });
+  let caps: { at: number; value: Promise<Capabilities> } | undefined;
+  const capabilities = () => {
+    const ttl = deps.capabilitiesTtlMs ?? 60_000;
+    if (!caps || Date.now() - caps.at > ttl) {
+      const value = deps.probe();
+      caps = { at: Date.now(), value };
+      value.catch(() => { caps = undefined; });
+    }
+    return caps.value;
+  };
+  const service: AgentService = {
+    async health(): Promise<Health> {
+      await runner.start();
+      const c = await capabilities();
+      const problems = deps.problems?.(c) ?? [];
+      return {
+        ok: problems.length === 0, problems, version: deps.version, hostname: deps.hostname, startedAt: startedAt.toISOString(),
+        uptimeSec: Math.round((now().getTime() - startedAt.getTime()) / 1000), capabilities: c, jobs: runner.stats,
+      };
+    },
+    async domains({ disks }) {
+      const list = await deps.hypervisor.listDomains();
+      if (!disks) return list;
+      return Promise.all(list.map(async (d) => ({ ...d, disks: await deps.hypervisor.disks(d.uuid).catch(() => []) })));
+    },
+    submitBackup: (b) => runner.submitBackup(b),
+    submitRestore: (b) => runner.submitRestore(b),
+    submitVerify: (b) => runner.submitVerify(b),
+    list: (f) => runner.list(f),
+    get: (id) => runner.get(id),
+    cancel: (id) => runner.cancel(id),
+    subscribe: (id, l) => runner.subscribe(id, l),
+  };
+  return { app: agentRoutes(service), runner, start: () => runner.start(), close: () => runner.close() };
+}
