@@ -77,6 +77,7 @@ const awkward: Handler = (r, send) => {
 };
 
 const servers: net.Server[] = [];
+let discs = 0;
 let dir: string;
 
 /** Starts a scripted server; replies are held and sent in reverse order of requests, `batch` at a time. */
@@ -126,7 +127,7 @@ async function fakeServer(handler: Handler, batch = 1): Promise<string> {
           if (buf.length < 28) return;
           const r: Req = { type: buf.readUInt16BE(6), cookie: Buffer.from(buf.subarray(8, 16)), offset: Number(buf.readBigUInt64BE(16)), length: buf.readUInt32BE(24) };
           buf = buf.subarray(28);
-          if (r.type === 2) { s.end(); return; }
+          if (r.type === 2) { discs++; s.end(); return; }
           held.push(() => handler(r, dribble, s));
           if (held.length >= batch) {
             const go = held.reverse();
@@ -167,6 +168,16 @@ describe('NBD reply parser against broken servers', () => {
     const got = await Promise.all(offs.map((o) => src.read(o, 70_000)));
     got.forEach((b, i) => expect(b.equals(disk.subarray(offs[i], offs[i] + 70_000))).toBe(true));
     await src.close();
+  });
+
+  it('sends NBD_CMD_DISC on close, once per connection', async () => {
+    const socket = await fakeServer(awkward);
+    const src = await openNbdPool({ socket, connections: 1 });
+    await src.read(0, 10);
+    const before = discs;
+    await Promise.all([src.close(), src.close()]);
+    await src.close();
+    expect(discs - before).toBe(1);
   });
 
   it("rejects a reply cut short with 'disconnected', saying it was a short read", async () => {

@@ -11,6 +11,7 @@ import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isAlive } from '../system/proc.ts';
 import { formatNbdUri, type NbdAddress } from './uri.ts';
 
 export interface QemuNbdOptions {
@@ -50,20 +51,6 @@ export class QemuNbdError extends Error {
 const live = new Set<number>();
 let exitHook = false;
 
-function state(pid: number): string | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.charAt(s.lastIndexOf(')') + 2);
-  } catch {
-    return undefined;
-  }
-}
-
-function running(pid: number): boolean {
-  const s = state(pid);
-  return s !== undefined && s !== 'Z' && s !== 'X';
-}
-
 function isQemuNbd(pid: number): boolean {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-nbd';
@@ -74,13 +61,13 @@ function isQemuNbd(pid: number): boolean {
 
 async function gone(pid: number, ms: number): Promise<boolean> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
-    if (!running(pid)) return true;
+    if (!isAlive(pid)) return true;
   }
-  return !running(pid);
+  return !isAlive(pid);
 }
 
 async function stopPid(pid: number): Promise<void> {
-  if (!running(pid) || !isQemuNbd(pid)) return;
+  if (!isAlive(pid) || !isQemuNbd(pid)) return;
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
   if (await gone(pid, 3000)) return;
   try { process.kill(pid, 'SIGKILL'); } catch { return; }
@@ -136,12 +123,12 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<QemuNbdServer> {
       throw new QemuNbdError(`[qemu-nbd] exporting ${o.image} failed (exit ${code}): ${log || 'no output'}`);
     }
     const pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
-    if (!(pid > 0) || !running(pid)) throw new QemuNbdError(`[qemu-nbd] exporting ${o.image}: no live server after --fork (pid file ${pidFile}): ${log}`);
+    if (!(pid > 0) || !isAlive(pid)) throw new QemuNbdError(`[qemu-nbd] exporting ${o.image}: no live server after --fork (pid file ${pidFile}): ${log}`);
     live.add(pid);
     if (!exitHook) {
       exitHook = true;
       process.once('exit', () => {
-        for (const p of live) if (running(p) && isQemuNbd(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+        for (const p of live) if (isAlive(p) && isQemuNbd(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
       });
     }
     let stopping: Promise<void> | undefined;
