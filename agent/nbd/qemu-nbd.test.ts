@@ -114,6 +114,30 @@ describe('qemu-nbd export details', () => {
     }
   });
 
+  it('reads and reports extents past 4 GiB (64-bit offsets) on a sparse 8 GiB disk', async () => {
+    const big = path.join(dir, 'sparse8g.qcow2');
+    const at = 5 * 1024 ** 3 + 3;
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', big, '8G']);
+    await run('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x9d ${at} 70000`, '-c', `write -P 0x42 ${4 * 1024 ** 3 - 10} 20`, big]);
+    const s = await startQemuNbd({ image: big, dir });
+    const src = await openNbdPool({ uri: s.uri, connections: 2 });
+    try {
+      expect(src.size).toBe(8 * 1024 ** 3);
+      const b = await src.read(at - 5, 70010);
+      expect(b.subarray(0, 5).every((x) => x === 0) && b.subarray(70005).every((x) => x === 0)).toBe(true);
+      expect(b.subarray(5, 70005).every((x) => x === 0x9d)).toBe(true);
+      const edge = await src.read(4 * 1024 ** 3 - 12, 24);
+      expect([...edge]).toEqual([0, 0, ...Array(20).fill(0x42), 0, 0]);
+      const ex = await collectExtents(src, BASE_ALLOCATION, 0, src.size);
+      const data = ex.filter((e) => !(e.flags & STATE_ZERO));
+      expect(data.some((e) => e.offset <= at && e.offset + e.length >= at + 70000)).toBe(true);
+      expect(ex.reduce((n, e) => n + e.length, 0)).toBe(src.size);
+    } finally {
+      await src.close();
+      await s.stop();
+    }
+  });
+
   it('stops qemu-nbd: the process is gone, socket and pid file removed; stop() again is a no-op', async () => {
     const s = await startQemuNbd({ image: img.path, dir });
     expect(isAlive(s.pid)).toBe(true);
