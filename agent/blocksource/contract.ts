@@ -4,7 +4,8 @@
  * (memory, qemu-nbd over unix and TCP, libvirt's pull-mode backup export). `makeSource` gives a
  * fresh source plus the content it must read as (and, optionally, the extents each context must
  * report); the suite checks what port.ts promises:
- * reads of any alignment and size equal the content; many reads in flight; range errors;
+ * reads of any alignment and size equal the content (readInto too, when offered); many reads
+ * in flight; range errors;
  * blockStatus answers start where asked, are contiguous and cover 1..length bytes, and walked
  * to the end match the expected extents (and base:allocation "zero" ranges read as zeroes);
  * unknown contexts are 'unsupported'; aborts reject with the signal's reason and leave the source
@@ -75,6 +76,23 @@ export function blockSourceContract(name: string, makeSource: () => Promise<Bloc
       for (const [off, len] of cases) sameBytes(await source.read(off, len), content, off, len);
       expect((await source.read(0, 0)).length).toBe(0);
       expect((await source.read(S, 0)).length).toBe(0);
+    }));
+
+    it('readInto (when offered) fills a reused buffer like read', withSource(async ({ source, content }) => {
+      if (!source.readInto) return;
+      const S = source.size;
+      const buf = Buffer.alloc(Math.min(S, 3 << 20) + 1);
+      for (const [off, len] of [[0, buf.length], [S - buf.length, buf.length], [4097, 1 << 20], [1, 1]] as const) {
+        const view = buf.subarray(0, len);
+        expect(await source.readInto(off, view)).toBe(view);
+        sameBytes(view, content, off, len);
+      }
+      await expectCode(source.readInto(S - 1, buf.subarray(0, 2)), 'range');
+      const ac = new AbortController();
+      const why = new Error('stop');
+      const p = source.readInto(0, buf, ac.signal);
+      ac.abort(why);
+      await expect(p).rejects.toBe(why);
     }));
 
     it('serves many reads in flight, small and large', withSource(async ({ source, content }) => {

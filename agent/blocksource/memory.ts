@@ -78,6 +78,11 @@ export class MemoryBlockSource implements BlockSource {
     });
   }
 
+  async readInto(offset: number, dest: Buffer, signal?: AbortSignal): Promise<Buffer> {
+    (await this.read(offset, dest.length, signal)).copy(dest);
+    return dest;
+  }
+
   blockStatus(context: string, offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
     return this.answer(signal, () => {
       this.check('block status', offset, length, false);
