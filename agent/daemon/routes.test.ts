@@ -12,12 +12,9 @@ import { FakeEngine } from './fake-engine.ts';
 import type { JobEvent } from './job.ts';
 import { MemoryJournal } from './journal.ts';
 import type { Capabilities } from './service.ts';
+import { FAKE_CAPS } from '../../test/lab/agent-daemon.ts';
 
-const CAPS: Capabilities = {
-  libvirt: { version: 'libvirt 9.0.0', hypervisor: 'QEMU 7.2.0', backup: true },
-  qemuImg: 'qemu-img version 7.2.0', qemuNbd: 'qemu-nbd 7.2.0',
-  nbd: { client: 'builtin', transports: ['unix'], metaContexts: ['base:allocation'] },
-};
+const CAPS = FAKE_CAPS;
 
 function setup(o: { concurrency?: number; engine?: FakeEngine; caps?: Capabilities } = {}) {
   const hv = new MemoryHypervisor();

@@ -53,6 +53,8 @@ export const BackupBody = z.strictObject({
   platformMetadata: z.record(z.string(), z.unknown()).optional(),
 });
 export type BackupBody = z.output<typeof BackupBody>;
+/** what a client sends (defaults not yet applied) */
+export type BackupInput = z.input<typeof BackupBody>;
 
 export const RestoreBody = z.strictObject({
   ...RepoAccess,
@@ -66,6 +68,8 @@ export const RestoreBody = z.strictObject({
   overwrite: z.boolean().default(false),
 });
 export type RestoreBody = z.output<typeof RestoreBody>;
+/** what a client sends (defaults not yet applied) */
+export type RestoreInput = z.input<typeof RestoreBody>;
 
 export const VerifyBody = z.strictObject({
   ...RepoAccess,
@@ -74,6 +78,8 @@ export const VerifyBody = z.strictObject({
   point: PointId.optional(),
 });
 export type VerifyBody = z.output<typeof VerifyBody>;
+/** what a client sends (defaults not yet applied) */
+export type VerifyInput = z.input<typeof VerifyBody>;
 
 export const BackupOutcome = z.object({
   pointId: z.string(),

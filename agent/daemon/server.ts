@@ -9,7 +9,8 @@
  *   given to the owner too).
  * - A socket file left by a daemon that died is replaced; one a live daemon answers on is not
  *   ('in-use' error), and neither is anything that is not a socket.
- * - close() ends open event streams, stops the server and removes the socket.
+ * - close() stops accepting, gives open requests (event streams finishing with their last event)
+ *   a moment, then cuts what is left and removes the socket.
  */
 import { createAdaptorServer } from '@hono/node-server';
 import { chmodSync, chownSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
@@ -28,7 +29,8 @@ export interface SocketServerOptions {
 
 export interface SocketServer {
   socketPath: string;
-  close(): Promise<void>;
+  /** `graceMs`: how long open requests may take to finish (default 1000) */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }
 
 export class SocketServerError extends Error {
@@ -83,10 +85,11 @@ export async function serveOnSocket(fetch: (req: Request) => Response | Promise<
   let closing: Promise<void> | undefined;
   return {
     socketPath,
-    close: () => {
+    close: (opts = {}) => {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), opts.graceMs ?? 1000).unref();
       }).finally(() => rmSync(socketPath, { force: true }));
       return closing;
     },

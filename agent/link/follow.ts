@@ -29,9 +29,15 @@ export async function* jobEvents(res: Response): AsyncGenerator<JobEvent> {
 export async function followJob(client: AgentClient, id: string, o: { onEvent?: (e: JobEvent) => void; signal?: AbortSignal } = {}): Promise<JobRecord> {
   const res = await client.v1.jobs[':id'].events.$get({ param: { id } }, { init: { signal: o.signal } });
   if (!res.ok) await agentJson(res);
-  for await (const e of jobEvents(res)) {
-    o.onEvent?.(e);
-    if (e.type === 'done') return e.job;
+  try {
+    for await (const e of jobEvents(res)) {
+      o.onEvent?.(e);
+      if (e.type === 'done') return e.job;
+    }
+  } catch (e) {
+    o.signal?.throwIfAborted();
+    if (e instanceof LinkError) throw e;
+    throw new LinkError('closed', `[link] the event stream of job ${id} broke before the job finished (${(e as Error).message}): ask GET /v1/jobs/${id}`, { cause: e });
   }
   o.signal?.throwIfAborted();
   throw new LinkError('closed', `[link] the event stream of job ${id} ended before the job finished (the link or the agent went away): ask GET /v1/jobs/${id}`);
