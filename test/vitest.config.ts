@@ -9,7 +9,7 @@ export default defineConfig({
     include: ['agent/**/*.test.ts', 'api/**/*.test.ts', 'db/**/*.test.ts', 'test/**/*.test.ts', 'packaging/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'plugin-ui/**/node_modules/**'],
     globalSetup: ['test/lab/global-setup.ts'],
-    testTimeout: 180_000,
+    testTimeout: 600_000,
     hookTimeout: 180_000,
     pool: 'forks',
     maxWorkers: 2,

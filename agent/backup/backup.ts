@@ -89,6 +89,8 @@ interface DiskWork {
   decision: DiskDecision;
   parent?: PointDisk;
   virtualSize: number;
+  /** sendense- bitmaps on the disk before this run: dropped once the new point is committed */
+  oldBitmaps: string[];
   partialImage?: string;
   partialSums?: string;
   file?: StreamFile;
@@ -114,61 +116,69 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
   const running = dom.state === 'running' || dom.state === 'paused';
   if (dom.state === 'other') throw new BackupError(`[backup] domain ${dom.name} is in a state Sendense cannot back up (neither running, paused nor shut off)`);
 
+  // independent reads at once: every libvirt or SSH round trip costs tens of milliseconds
+  const [stale, domainDisks, checkpoints, meta, ids] = await Promise.all([
+    running ? hv.jobActive(dom.name, signal) : Promise.resolve(false),
+    hv.disks(dom.name, signal),
+    running ? hv.listCheckpoints(dom.name, signal).catch(() => []) : Promise.resolve([]),
+    repo.readMetadata(vmId, signal),
+    repo.pointIds(vmId, signal),
+  ]);
   // a job left by a killed agent would block this one: end it (the caller serializes per domain)
-  if (running && (await hv.jobActive(dom.name, signal))) {
-    log(`a backup job left on ${dom.name} by an earlier run is ended`);
-    await hv.abortJob(dom.name, signal);
-  }
-
-  const removed = await repo.cleanupLeftovers(vmId, { signal });
+  const staleJob = stale ? hv.abortJob(dom.name, signal).then(() => log(`a backup job left on ${dom.name} by an earlier run was ended`)) : undefined;
+  const [removed, head] = await Promise.all([
+    repo.cleanupLeftovers(vmId, { pointIds: ids, signal }),
+    ids.length ? repo.readPoint(vmId, ids[ids.length - 1], signal) : Promise.resolve(undefined),
+  ]);
   if (removed.length) log(`removed leftovers of an interrupted run: ${removed.join(', ')}`);
   else log('no leftovers in the repository');
 
-  let allDisks = (await hv.disks(dom.name, signal)).filter((d) => d.device === 'disk');
+  let allDisks = domainDisks.filter((d) => d.device === 'disk');
   if (req.disks?.length) {
     for (const t of req.disks) if (!allDisks.some((d) => d.target === t)) throw new BackupError(`[backup] domain ${dom.name} has no disk '${t}' (it has ${allDisks.map((d) => d.target).join(', ')})`);
     allDisks = allDisks.filter((d) => req.disks!.includes(d.target));
   }
   if (!allDisks.length) throw new BackupError(`[backup] domain ${dom.name} has no disk to back up`);
 
-  const meta = await repo.readMetadata(vmId, signal);
-  const head = await repo.head(vmId, signal);
-  const known = new Set((await hv.listCheckpoints(dom.name, signal).catch(() => [])).map((c) => c.name));
-  const taken = new Set(await repo.pointIds(vmId, signal));
+  const known = new Set(checkpoints.map((c) => c.name));
+  const taken = new Set(ids);
   const pointId = nextFreePointId(started, taken);
   const ckpt = checkpointName(pointId);
 
   // disk indexes: stable per target
   const metaDisks = [...(meta?.disks ?? [])];
+  const facts = await Promise.all(allDisks.map(async (disk) => {
+    const parent = head?.disks.find((d) => d.target === disk.target);
+    const trackable = disk.kind === 'file' && disk.format === 'qcow2';
+    const [virtualSize, bitmaps] = await Promise.all([
+      deps.diskSize(dom.name, disk, signal),
+      trackable ? hv.bitmaps(dom.name, disk.target, signal).catch((e: Error) => { log(`could not read the bitmaps of ${disk.target}: ${e.message}`); return undefined; }) : Promise.resolve([]),
+    ]);
+    return { disk, parent, virtualSize, bitmaps };
+  }));
   const work: DiskWork[] = [];
-  for (const disk of allDisks) {
+  for (const { disk, parent, virtualSize, bitmaps } of facts) {
     let md = metaDisks.find((m) => m.target === disk.target);
-    const virtualSize = await deps.diskSize(dom.name, disk, signal);
     if (!md) {
       md = { index: metaDisks.reduce((n, m) => Math.max(n, m.index + 1), 0), target: disk.target, virtual_size: virtualSize, source_format: disk.format };
       metaDisks.push(md);
     }
     md.virtual_size = virtualSize;
     md.source_format = disk.format;
-    const parent = head?.disks.find((d) => d.target === disk.target);
     let bitmap: DiskFacts['bitmap'] = 'missing';
     if (parent?.checkpoint && disk.kind === 'file' && disk.format === 'qcow2') {
-      try {
-        const bm = (await hv.bitmaps(dom.name, disk.target, signal)).find((b) => b.name === parent.checkpoint);
-        bitmap = !bm ? 'missing' : bm.inconsistent ? 'inconsistent' : 'present';
-      } catch (e) {
-        log(`could not read the bitmaps of ${disk.target}: ${(e as Error).message}`);
-        bitmap = 'unknown';
-      }
+      const bm = bitmaps?.find((b) => b.name === parent.checkpoint);
+      bitmap = !bitmaps ? 'unknown' : !bm ? 'missing' : bm.inconsistent ? 'inconsistent' : 'present';
     }
-    const facts: DiskFacts = {
+    const decision = decideDisk(req.mode ?? 'auto', {
       target: disk.target, kind: disk.kind, format: disk.format, virtualSize,
       parent: parent && head ? { pointId: head.id, checkpoint: parent.checkpoint, virtualSize: parent.virtual_size } : undefined,
       bitmap, libvirtKnowsCheckpoint: Boolean(parent?.checkpoint && known.has(parent.checkpoint)),
-    };
-    const decision = decideDisk(req.mode ?? 'auto', facts);
-    work.push({ disk, index: md.index, decision, parent: decision.type === 'incremental' ? parent : undefined, virtualSize });
+    });
+    const oldBitmaps = (bitmaps ?? []).map((b) => b.name).filter((n) => n.startsWith(SENDENSE_PREFIX) && n !== ckpt);
+    work.push({ disk, index: md.index, decision, parent: decision.type === 'incremental' ? parent : undefined, virtualSize, oldBitmaps });
   }
+  await staleJob;
   const summary = summarize(work.map((w) => w.decision));
   log(`point ${pointId}: ${summary.type} (${summary.reason})`);
 
@@ -322,7 +332,7 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
     log(`point ${pointId} committed`);
 
     // ---- the older sendense- checkpoints are no longer needed: only the newest is a parent
-    await dropOldCheckpoints(deps, dom.name, running, work, ckpt, log);
+    await dropOldCheckpoints(deps, dom.name, running, work, known, ckpt, log);
     log('older checkpoints dropped');
     const bytesSent = disks.reduce((n, d) => n + d.bytes_sent, 0);
     return {
@@ -358,19 +368,16 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
   }
 }
 
-async function dropOldCheckpoints(deps: BackupDeps, domain: string, running: boolean, work: DiskWork[], keep: string, log: (m: string) => void): Promise<void> {
+async function dropOldCheckpoints(deps: BackupDeps, domain: string, running: boolean, work: DiskWork[], known: ReadonlySet<string>, keep: string, log: (m: string) => void): Promise<void> {
   const hv = deps.hypervisor;
-  if (running) {
-    for (const c of await hv.listCheckpoints(domain).catch(() => [])) {
-      if (c.name.startsWith(SENDENSE_PREFIX) && c.name !== keep) await hv.deleteCheckpointMetadata(domain, c.name).catch(() => {});
+  // metadata first (a bitmap a checkpoint still names cannot be removed), then the bitmaps, disks in parallel
+  await Promise.all([...known].filter((n) => n.startsWith(SENDENSE_PREFIX) && n !== keep)
+    .map((n) => hv.deleteCheckpointMetadata(domain, n).catch((e) => log(`could not forget checkpoint ${n}: ${(e as Error).message}`))));
+  await Promise.all(work.filter((x) => x.decision.track).map(async (w) => {
+    for (const name of w.oldBitmaps) {
+      if (name === keep) continue;
+      await (running ? hv.removeBitmap(domain, w.disk.target, name) : hv.removeBitmapOffline(w.disk.source, name))
+        .catch((e) => log(`could not remove old bitmap ${name}: ${(e as Error).message}`));
     }
-  }
-  for (const w of work.filter((x) => x.decision.track)) {
-    const bms = await hv.bitmaps(domain, w.disk.target).catch(() => []);
-    for (const b of bms) {
-      if (!b.name.startsWith(SENDENSE_PREFIX) || b.name === keep) continue;
-      await (running ? hv.removeBitmap(domain, w.disk.target, b.name) : hv.removeBitmapOffline(w.disk.source, b.name))
-        .catch((e) => log(`could not remove old bitmap ${b.name}: ${(e as Error).message}`));
-    }
-  }
+  }));
 }

@@ -6,7 +6,7 @@
 import type { BackupTarget } from '../target/port.ts';
 import { TargetError } from '../target/port.ts';
 import {
-  baseName, diskDir, isPartial, isPointId, metadataPath, parseDiskDir, parseImageName, pointPath, pointsDir, vmDir,
+  diskDir, isPointId, metadataPath, parseDiskDir, parseImageName, pointPath, pointsDir, vmDir,
 } from './layout.ts';
 import { parseManifest, parseMetadata, type PointDisk, type PointManifest, type VmMetadata } from './manifest.ts';
 
@@ -124,27 +124,29 @@ export class Repository {
    * Removes what an interrupted run left (write order step 1): `.partial-*` files, and images or
    * sums that no manifest names. Files of a job still running are kept (`keepJob`).
    */
-  async cleanupLeftovers(vm: string, opts: { keepJobs?: readonly string[]; signal?: AbortSignal } = {}): Promise<string[]> {
+  async cleanupLeftovers(vm: string, opts: { keepJobs?: readonly string[]; pointIds?: readonly string[]; signal?: AbortSignal } = {}): Promise<string[]> {
     const removed: string[] = [];
     const root = vmDir(vm);
     const entries = await this.target.list(root, opts.signal);
     if (!entries.length) return removed;
-    const named = new Set<string>();
-    for (const p of await this.points(vm, opts.signal)) for (const d of p.disks) { named.add(d.image); named.add(d.sums); }
-    for (const e of entries) {
-      if (e.isDirectory && parseDiskDir(e.name) !== undefined) {
-        const dir = diskDir(vm, parseDiskDir(e.name)!);
-        for (const f of await this.target.list(dir, opts.signal)) {
-          const rel = `${baseName(dir)}/${f.name}`;
-          const keep = (opts.keepJobs ?? []).some((j) => f.name.startsWith(`.partial-${j}-`));
-          if ((isPartial(f.name) && !keep) || (parseImageName(f.name) && !named.has(rel))) {
-            await this.target.remove(`${dir}/${f.name}`, opts.signal);
-            removed.push(`${root}/${rel}`);
-          }
-        }
-      } else if (e.isDirectory && e.name === 'points') {
-        for (const f of await this.target.list(pointsDir(vm), opts.signal)) {
-          if (f.name.startsWith('.')) { await this.target.remove(`${pointsDir(vm)}/${f.name}`, opts.signal); removed.push(`${pointsDir(vm)}/${f.name}`); }
+    // an image or sums file belongs to the point its name carries; without that manifest it is an orphan
+    const ids = new Set(opts.pointIds ?? (await this.pointIds(vm, opts.signal)));
+    const lists = await Promise.all(entries.map(async (e) => {
+      const n = e.isDirectory ? parseDiskDir(e.name) : undefined;
+      if (n !== undefined) return { dir: diskDir(vm, n), files: await this.target.list(diskDir(vm, n), opts.signal) };
+      if (e.isDirectory && e.name === 'points') return { dir: pointsDir(vm), files: await this.target.list(pointsDir(vm), opts.signal) };
+      return undefined;
+    }));
+    for (const l of lists) {
+      if (!l) continue;
+      for (const f of l.files) {
+        const keep = (opts.keepJobs ?? []).some((j) => f.name.startsWith(`.partial-${j}-`));
+        const img = parseImageName(f.name);
+        const orphan = img !== undefined && !ids.has(img.id);
+        const temp = f.name.startsWith('.') && !keep;
+        if (temp || orphan) {
+          await this.target.remove(`${l.dir}/${f.name}`, opts.signal);
+          removed.push(`${l.dir}/${f.name}`);
         }
       }
     }

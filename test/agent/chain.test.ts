@@ -40,7 +40,7 @@ async function backup(expectType: 'full' | 'incremental'): Promise<string> {
 }
 
 describe('agent: full + 5 incrementals of a 2-disk VM over SSH', () => {
-  it('backs up, restores every point of every disk bit-exactly, verifies', async () => {
+  it('backs up, restores every point of every disk bit-exactly, verifies', { timeout: 900_000 }, async () => {
     await backup('full');
     const rounds: [string, number, number, number | 'zero'][][] = [
       [['vda', 10 * M, M, 0xa1], ['vdb', 0, 64 * K, 0xb1]],

@@ -74,9 +74,10 @@ describe('agent: several VMs at once', () => {
     expect(bad.code).toBe(1);
     expect(bad.json.ok).toBe(false);
     expect(JSON.stringify(bad.json)).toMatch(/file digest differs/);
-    // and a restore of that point refuses to hand out damaged data
+    // and a restore of the full point (whose data the damaged cluster holds) refuses to hand out damaged data
+    const fullId = full.slice('full-'.length, -'.qcow2'.length);
     const to = path.join(labDir('runs', runId(), 'conc-restores'), 'damaged.raw');
-    const rr = await cli(['restore', '--repo', host.url('shared'), ...sshArgs(host), '--vm-id', vm.uuid, '--disk', 'vda', '--to', to, '--format', 'raw']);
+    const rr = await cli(['restore', '--repo', host.url('shared'), ...sshArgs(host), '--vm-id', vm.uuid, '--disk', 'vda', '--point', fullId, '--to', to, '--format', 'raw']);
     expect(rr.code).toBe(1);
     expect(rr.stderr).toMatch(/does not match its digest/);
   });
