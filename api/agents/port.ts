@@ -1,0 +1,124 @@
+/**
+ * @layer port
+ * AgentGateway: how the control plane drives the Sendense agent on a KVM host. The control plane
+ * names the host by its CloudStack host id; the adapter knows how to reach that host's agent
+ * (the SSH link to the agent daemon's unix socket, agent/link/; in tests the in-memory agent of
+ * memory.ts). Five verbs, all taking an AbortSignal:
+ *
+ *   startBackup(hostId, req) → { agentJobId }   the agent accepted the job (it runs on the host,
+ *                                               whatever happens to the control plane)
+ *   jobStatus(hostId, agentJobId) → status      state, progress, and the result or error when done
+ *   events(hostId, agentJobId) → async iterable progress and state events, live
+ *   cancel(hostId, agentJobId)                  asks the agent to stop the job
+ *   health(hostId) → { hostname, version, capabilities }
+ *
+ * Contract (contract.ts runs it against every adapter):
+ * - Errors are AgentGatewayError with a code: `unreachable` (no link to the agent: host down,
+ *   SSH refused, daemon not running), `unknown_job` (the agent does not know this job id — a
+ *   restarted agent that lost its journal), `rejected` (the agent refused the request, e.g. the
+ *   VM is already being backed up; `message` says why), `protocol` (an answer that is not what
+ *   the agent daemon sends), `aborted` (the caller's signal).
+ * - A job id is stable: jobStatus and events work for as long as the agent keeps its journal,
+ *   from any later connection and any control-plane process (a restarted control plane finds its
+ *   jobs again through the agent job ids it recorded).
+ * - `events` first yields a `state` event with the job's current status, then `progress` events
+ *   and a `state` event at every state change; it ends after the terminal `state` event (a job
+ *   already finished yields just that one). A dropped link makes it throw `unreachable`: the
+ *   caller polls jobStatus and subscribes again. Breaking out of the loop (or the signal) stops it.
+ * - `cancel` of a finished job is a no-op; of a running one, the job ends `cancelled` (or
+ *   `succeeded`/`failed` when it finished first): the agent never records a point for a job it
+ *   reports cancelled or failed.
+ * - The result of a succeeded backup carries the point's manifest as the agent wrote it to the
+ *   repository (agent/repository/manifest.ts). The control plane validates it with zod before
+ *   recording anything: it is a trust boundary.
+ * - `mode`: `full` forces a full, `auto` lets the agent take an incremental when the parent's
+ *   checkpoint is usable (it takes a full and says why otherwise), `incremental` fails when an
+ *   incremental is impossible. The control plane sends `full` or `auto` (api/policy/decide.ts).
+ */
+import type { PointManifest } from '../../agent/repository/manifest.ts';
+
+export type AgentBackupMode = 'full' | 'incremental' | 'auto';
+
+export interface AgentBackupRequest {
+  /** the control plane's job id: the agent logs it and may use it to refuse a duplicate */
+  requestId: string;
+  /** the CloudStack VM uuid: the repository's vm_uuid */
+  vmId: string;
+  /** the libvirt domain (CloudStack's instancename) */
+  domain: string;
+  mode: AgentBackupMode;
+  /** where the agent writes: ssh://user@host[:port]/path or a directory on the host */
+  repository: string;
+  /** libvirt disk targets (vda, vdb); all of the domain's disks when omitted */
+  disks?: string[];
+  quiesce?: boolean;
+  /** stored in the repository's metadata.json (platform_metadata.cloudstack) */
+  platformMetadata?: { cloudstack?: { vm_id?: string; zone?: string; service_offering?: string; template?: string } };
+}
+
+export type AgentJobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export const AGENT_TERMINAL_STATES: readonly AgentJobState[] = ['succeeded', 'failed', 'cancelled'];
+
+export interface AgentProgress {
+  /** the disk being copied (libvirt target) */
+  disk: string;
+  diskIndex: number;
+  disks: number;
+  /** over all disks */
+  bytesRead: number;
+  bytesToRead: number;
+  bytesWritten: number;
+}
+
+export interface AgentBackupResult {
+  manifest: PointManifest;
+  bytesRead: number;
+  bytesSent: number;
+  durationMs: number;
+}
+
+export interface AgentJobStatus {
+  agentJobId: string;
+  state: AgentJobState;
+  progress?: AgentProgress;
+  /** present when state is succeeded */
+  result?: AgentBackupResult;
+  /** present when state is failed (and, with the reason, when cancelled) */
+  error?: { code: string; message: string };
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export type AgentJobEvent =
+  | { type: 'state'; status: AgentJobStatus }
+  | { type: 'progress'; progress: AgentProgress };
+
+export interface AgentHealth {
+  hostname: string;
+  version: string;
+  capabilities: Record<string, unknown>;
+  /** the SSH host key fingerprint the link pinned, when there is a link */
+  sshKeyFingerprint?: string;
+}
+
+export type AgentGatewayErrorCode = 'unreachable' | 'unknown_job' | 'rejected' | 'protocol' | 'aborted';
+
+export class AgentGatewayError extends Error {
+  override name = 'AgentGatewayError';
+  constructor(readonly code: AgentGatewayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message.startsWith('[') ? message : `[agent-gateway] ${message}`, options);
+  }
+}
+
+export interface GatewayCallOptions {
+  signal?: AbortSignal;
+}
+
+export interface AgentGateway {
+  startBackup(hostId: string, req: AgentBackupRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
+  jobStatus(hostId: string, agentJobId: string, opts?: GatewayCallOptions): Promise<AgentJobStatus>;
+  events(hostId: string, agentJobId: string, opts?: GatewayCallOptions): AsyncIterable<AgentJobEvent>;
+  cancel(hostId: string, agentJobId: string, opts?: GatewayCallOptions): Promise<void>;
+  health(hostId: string, opts?: GatewayCallOptions): Promise<AgentHealth>;
+}

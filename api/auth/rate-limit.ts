@@ -1,0 +1,34 @@
+/**
+ * @layer logic
+ * A fixed-window counter per key (sign-ins: client address + username): at most `max` hits per
+ * `windowMs`; `hit` says whether this one is allowed and, if not, when to retry. A success
+ * `reset`s the key. Old windows are dropped as the map is used.
+ */
+export interface RateLimitOptions {
+  max: number;
+  windowMs: number;
+  clock?: () => number;
+}
+
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  private readonly clock: () => number;
+
+  constructor(private readonly opts: RateLimitOptions) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  hit(key: string): { allowed: boolean; retryAfterMs: number; remaining: number } {
+    const now = this.clock();
+    if (this.windows.size > 10_000) for (const [k, w] of this.windows) if (now - w.start >= this.opts.windowMs) this.windows.delete(k);
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.opts.windowMs) this.windows.set(key, (w = { start: now, count: 0 }));
+    w.count++;
+    const allowed = w.count <= this.opts.max;
+    return { allowed, retryAfterMs: allowed ? 0 : w.start + this.opts.windowMs - now, remaining: Math.max(0, this.opts.max - w.count) };
+  }
+
+  reset(key: string): void {
+    this.windows.delete(key);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * @layer logic
+ * The control plane's configuration: a JSON file (zod-validated) plus environment variables,
+ * which win over the file. `sendense serve --config FILE`:
+ *
+ * {
+ *   "listen":       { "host": "127.0.0.1", "port": 8480 },
+ *   "database":     { "path": "/var/lib/sendense/sendense.db" },
+ *   "cloudstack":   { "endpoint": "https://cloud.example.com/client/api", "apiKey": "…", "secretKey": "…",
+ *                     "caFile": "/etc/sendense/cloudstack-ca.pem", "insecure": false, "timeoutSeconds": 60 },
+ *   "auth":         { "tokenSecret": "≥ 32 characters" | "tokenSecretFile": "/etc/sendense/token.secret",
+ *                     "tokenTtlSeconds": 3600, "apiKeyCacheSeconds": 60,
+ *                     "loginRateLimit": { "maxAttempts": 5, "windowSeconds": 300 }, "trustProxy": false },
+ *   "repositories": [ { "name": "repo1", "url": "ssh://sendense-repo@10.0.0.5/srv/sendense",
+ *                       "capacityBytes": 10995116277760, "default": true } ],
+ *   "agents":       { "user": "sendense", "port": 22, "identityFile": "/etc/sendense/id_ed25519",
+ *                     "knownHostsFile": "/etc/sendense/known_hosts", "socketPath": "/run/sendense-agent/agent.sock",
+ *                     "perHostConcurrency": 2, "heartbeatSeconds": 30, "simulate": false },
+ *   "discovery":    { "intervalSeconds": 300 },
+ *   "scheduler":    { "tickSeconds": 30 }
+ * }
+ *
+ * Environment: SENDENSE_LISTEN (host:port), SENDENSE_DB (database path), SENDENSE_CS_ENDPOINT,
+ * SENDENSE_CS_API_KEY, SENDENSE_CS_SECRET_KEY (root admin keys, as `sendense cs` uses),
+ * SENDENSE_TOKEN_SECRET, SENDENSE_REPOSITORIES (comma-separated `name=url`, the first the default).
+ * `agents.simulate: true` runs the in-memory agent (demos and tests: its points are fake).
+ */
+import { z } from 'zod';
+
+const seconds = (def: number, max = 86_400 * 30) => z.number().int().min(1).max(max).default(def);
+
+const RepositoryConfig = z.object({
+  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
+  url: z.string().min(1).refine((u) => u.startsWith('/') || /^ssh:\/\/[^/]+\/.+/.test(u), 'an absolute directory or ssh://user@host[:port]/path'),
+  capacityBytes: z.number().int().positive().optional(),
+  default: z.boolean().default(false),
+}).strict();
+
+export const ConfigSchema = z.object({
+  listen: z.object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8480),
+  }).strict().default({ host: '127.0.0.1', port: 8480 }),
+  database: z.object({ path: z.string().min(1).default('/var/lib/sendense/sendense.db') }).strict().default({ path: '/var/lib/sendense/sendense.db' }),
+  cloudstack: z.object({
+    endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL, e.g. https://cloud.example.com/client/api' }),
+    apiKey: z.string().min(1),
+    secretKey: z.string().min(1),
+    caFile: z.string().min(1).optional(),
+    insecure: z.boolean().default(false),
+    timeoutSeconds: seconds(60, 3600),
+  }).strict(),
+  auth: z.object({
+    tokenSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+    tokenSecretFile: z.string().min(1).optional(),
+    tokenTtlSeconds: seconds(3600, 86_400),
+    apiKeyCacheSeconds: z.number().int().min(0).max(3600).default(60),
+    loginRateLimit: z.object({ maxAttempts: z.number().int().min(1).max(1000).default(5), windowSeconds: seconds(300, 86_400) })
+      .strict().default({ maxAttempts: 5, windowSeconds: 300 }),
+    /** take the client address from X-Forwarded-For (behind a reverse proxy only) */
+    trustProxy: z.boolean().default(false),
+  }).strict().default({ tokenTtlSeconds: 3600, apiKeyCacheSeconds: 60, loginRateLimit: { maxAttempts: 5, windowSeconds: 300 }, trustProxy: false }),
+  repositories: z.array(RepositoryConfig).min(1, 'name at least one repository')
+    .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, 'repository names must be unique')
+    .refine((rs) => rs.filter((r) => r.default).length <= 1, 'at most one repository is the default'),
+  agents: z.object({
+    user: z.string().min(1).default('sendense'),
+    port: z.number().int().min(1).max(65_535).default(22),
+    identityFile: z.string().min(1).optional(),
+    knownHostsFile: z.string().min(1).optional(),
+    socketPath: z.string().min(1).default('/run/sendense-agent/agent.sock'),
+    perHostConcurrency: z.number().int().min(1).max(64).default(2),
+    heartbeatSeconds: seconds(30, 3600),
+    simulate: z.boolean().default(false),
+  }).strict().default({ user: 'sendense', port: 22, socketPath: '/run/sendense-agent/agent.sock', perHostConcurrency: 2, heartbeatSeconds: 30, simulate: false }),
+  discovery: z.object({ intervalSeconds: seconds(300) }).strict().default({ intervalSeconds: 300 }),
+  scheduler: z.object({ tickSeconds: seconds(30, 3600) }).strict().default({ tickSeconds: 30 }),
+}).strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+
+/** Overlays the environment variables on the file's JSON (before validation). */
+export function applyEnv(input: unknown, env: Record<string, string | undefined>): Json {
+  const c = { ...obj(input) };
+  if (env.SENDENSE_LISTEN) {
+    const m = /^(.*):(\d+)$/.exec(env.SENDENSE_LISTEN);
+    if (!m) throw new ConfigError(`[config] SENDENSE_LISTEN must be host:port (got ${env.SENDENSE_LISTEN})`);
+    c.listen = { ...obj(c.listen), host: m[1].replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(m[2]) };
+  }
+  if (env.SENDENSE_DB) c.database = { ...obj(c.database), path: env.SENDENSE_DB };
+  const cs = { ...obj(c.cloudstack) };
+  if (env.SENDENSE_CS_ENDPOINT) cs.endpoint = env.SENDENSE_CS_ENDPOINT;
+  if (env.SENDENSE_CS_API_KEY) cs.apiKey = env.SENDENSE_CS_API_KEY;
+  if (env.SENDENSE_CS_SECRET_KEY) cs.secretKey = env.SENDENSE_CS_SECRET_KEY;
+  if (Object.keys(cs).length) c.cloudstack = cs;
+  if (env.SENDENSE_TOKEN_SECRET) c.auth = { ...obj(c.auth), tokenSecret: env.SENDENSE_TOKEN_SECRET };
+  if (env.SENDENSE_REPOSITORIES) {
+    c.repositories = env.SENDENSE_REPOSITORIES.split(',').map((s) => s.trim()).filter(Boolean).map((s, i) => {
+      const eq = s.indexOf('=');
+      return eq > 0 ? { name: s.slice(0, eq), url: s.slice(eq + 1), default: i === 0 } : { name: `repo${i + 1}`, url: s, default: i === 0 };
+    });
+  }
+  return c;
+}
+
+/** Parses the file's text (JSON) with the environment over it; a ConfigError names every problem. */
+export function parseConfig(text: string | undefined, env: Record<string, string | undefined>, where = 'config'): Config {
+  let json: unknown = {};
+  if (text !== undefined) {
+    try { json = JSON.parse(text); } catch (e) { throw new ConfigError(`[config] ${where} is not JSON: ${(e as Error).message}`, { cause: e }); }
+  }
+  const r = ConfigSchema.safeParse(applyEnv(json, env));
+  if (!r.success) {
+    throw new ConfigError(`[config] ${where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  if (r.data.auth.tokenSecret && r.data.auth.tokenSecretFile) throw new ConfigError(`[config] ${where}: auth: give tokenSecret or tokenSecretFile, not both`);
+  return r.data;
+}

@@ -1,0 +1,133 @@
+/**
+ * @layer entry
+ * The control plane, composed: `createControlPlane(opts)` wires the use cases (discovery, job
+ * runner, scheduler, heartbeat, identity, authorization) to the ports it is given — a Store, a
+ * CloudStack endpoint with root admin keys (and any HttpFetch: the simulator's in tests), an
+ * AgentGateway — and builds the API on them. Nothing runs until `start()`: it picks up the jobs
+ * a previous process left (JobRunner.recover), runs discovery, and starts the periodic tasks
+ * (croner): discovery, the scheduler tick, the agent heartbeat. `stop()` stops them and the
+ * runner (which writes nothing more: agents keep their jobs, a later start finds them again).
+ */
+import { Cron } from 'croner';
+import type { Context } from 'hono';
+import type { Store } from '../db/store.ts';
+import type { AgentGateway } from './agents/port.ts';
+import { checkAgents } from './agents/heartbeat.ts';
+import { Authorizer } from './auth/authorize.ts';
+import { Identity } from './auth/identity.ts';
+import type { CloudStackLogin } from './auth/port.ts';
+import { TokenSigner } from './auth/token.ts';
+import { CloudStackClient, type ApiKeys } from './cloudstack/client.ts';
+import type { HttpFetch } from './cloudstack/port.ts';
+import { Discovery } from './discovery/discover.ts';
+import { createApp, type AppType } from './http/app.ts';
+import { JobRunner } from './jobs/runner.ts';
+import { MetricsRegistry } from './metrics/registry.ts';
+import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
+
+export interface ControlPlaneOptions {
+  store: Store;
+  cloudstack: {
+    endpoint: string;
+    /** root admin keys: discovery and access checks read admin-only fields */
+    credentials: ApiKeys;
+    fetch?: HttpFetch;
+    requestTimeoutMs?: number;
+  };
+  gateway: AgentGateway;
+  /** ≥ 32 bytes; tokens signed with it stay valid across restarts while it is the same */
+  tokenSecret: string;
+  tokenTtlMs?: number;
+  loginLimit?: { max: number; windowMs: number };
+  apiKeyCacheMs?: number;
+  perHostConcurrency?: number;
+  /** runner tuning (tests): status poll interval, progress write interval */
+  pollMs?: number;
+  progressWriteMs?: number;
+  clock?: () => Date;
+  clientAddress?: (c: Context) => string;
+  version?: string;
+  log?: (msg: string) => void;
+}
+
+export interface StartOptions {
+  /** default 300 s; 0: no periodic discovery */
+  discoveryIntervalSeconds?: number;
+  /** default 30 s; 0: no scheduler */
+  schedulerTickSeconds?: number;
+  /** default 30 s; 0: no heartbeat */
+  heartbeatSeconds?: number;
+  /** run discovery once before start resolves (default true) */
+  discoverNow?: boolean;
+}
+
+export interface ControlPlane {
+  app: AppType;
+  fetch: (req: Request) => Response | Promise<Response>;
+  store: Store;
+  runner: JobRunner;
+  discovery: Discovery;
+  identity: Identity;
+  authorizer: Authorizer;
+  cloudstack: CloudStackClient;
+  metrics: MetricsRegistry;
+  start(opts?: StartOptions): Promise<void>;
+  stop(): Promise<void>;
+  /** one scheduler tick now */
+  tick(now?: Date): Promise<TickReport>;
+  /** one heartbeat round now */
+  heartbeat(): Promise<{ active: number; inactive: number; error: number }>;
+}
+
+export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
+  const clock = opts.clock ?? (() => new Date());
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const { store, gateway } = opts;
+  const csOpts = { endpoint: opts.cloudstack.endpoint, fetch: opts.cloudstack.fetch, requestTimeoutMs: opts.cloudstack.requestTimeoutMs };
+  const cs = new CloudStackClient({ ...csOpts, credentials: opts.cloudstack.credentials });
+
+  const login: CloudStackLogin = async (req) => {
+    const client = await CloudStackClient.login({ ...csOpts, username: req.username, password: req.password, domain: req.domain, domainid: req.domainId });
+    const s = client.session!;
+    return {
+      userid: s.userid, username: s.username ?? req.username, account: s.account ?? '', domainid: s.domainid ?? '', accountType: s.accountType,
+      logout: () => client.logout(),
+    };
+  };
+
+  const identity = new Identity({
+    cs, login, tokens: new TokenSigner({ secret: opts.tokenSecret, ttlMs: opts.tokenTtlMs, clock: () => clock().getTime() }),
+    loginLimit: opts.loginLimit, keyCacheMs: opts.apiKeyCacheMs, clock: () => clock().getTime(),
+  });
+  const authorizer = new Authorizer({ cs, clock: () => clock().getTime() });
+  const discovery = new Discovery({ cs, store, clock });
+  const runner = new JobRunner({
+    store, gateway, cs, perHostLimit: opts.perHostConcurrency, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log,
+  });
+  const metrics = new MetricsRegistry();
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, version: opts.version, clientAddress: opts.clientAddress, clock, log });
+
+  const timers: Cron[] = [];
+  const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {
+    const s = seconds ?? def;
+    if (s <= 0) return;
+    timers.push(new Cron('* * * * * *', { interval: s, protect: true, catch: (e: unknown) => log(`[${name}] ${(e as Error).message}`) }, async () => { await fn(); }));
+  };
+
+  return {
+    app, fetch: app.fetch, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics,
+    async start(s = {}) {
+      await runner.recover();
+      if (s.discoverNow ?? true) await discovery.refresh().catch((e: unknown) => log(`[discovery] ${(e as Error).message}`));
+      every(s.discoveryIntervalSeconds, 300, 'discovery', () => discovery.refresh());
+      every(s.schedulerTickSeconds, 30, 'scheduler', () => schedulerTick({ store, runner, clock, log }));
+      every(s.heartbeatSeconds, 30, 'heartbeat', () => checkAgents({ store, gateway, clock }));
+    },
+    async stop() {
+      for (const t of timers.splice(0)) t.stop();
+      await runner.stop();
+    },
+    tick: (now) => schedulerTick({ store, runner, clock, log }, now ?? clock()),
+    heartbeat: () => checkAgents({ store, gateway, clock }),
+  };
+}

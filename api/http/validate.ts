@@ -1,0 +1,37 @@
+/**
+ * @layer entry
+ * zod at the HTTP boundary: `zJson`, `zQuery`, `zParam` validate a request's body, query or path
+ * parameters and hands the parsed value to the route (`c.req.valid(target)`, typed from the
+ * schema). Anything invalid is a 400 naming each field and what is wrong with it; a body that is
+ * not JSON is refused as such (415 for another media type, 400 for malformed JSON).
+ */
+import { validator } from 'hono/validator';
+import type { z } from 'zod';
+import { ApiError, badRequest } from './errors.ts';
+
+export function issuesText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+function check<S extends z.ZodType>(schema: S, what: string, value: unknown): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw badRequest(`invalid ${what}: ${issuesText(r.error)}`);
+  return r.data;
+}
+
+/** Validates the JSON body (an empty body is `{}`, so all-optional bodies may be left out). */
+export const zJson = <S extends z.ZodType>(schema: S) => validator('json', async (_value, c): Promise<z.output<S>> => {
+  const text = await c.req.text();
+  if (text.trim() === '') return check(schema, 'body', {});
+  const type = (c.req.header('content-type') ?? '').split(';')[0].trim();
+  if (!JSON_TYPE.test(type)) throw new ApiError(415, 'unsupported_media_type', `send the body as application/json (got ${type || 'no content-type'})`);
+  let json: unknown;
+  try { json = JSON.parse(text); } catch (e) { throw badRequest(`the body is not valid JSON: ${(e as Error).message}`); }
+  return check(schema, 'body', json);
+});
+
+export const zQuery = <S extends z.ZodType>(schema: S) => validator('query', (value): z.output<S> => check(schema, 'query', value));
+
+export const zParam = <S extends z.ZodType>(schema: S) => validator('param', (value): z.output<S> => check(schema, 'path', value));

@@ -1,0 +1,400 @@
+/**
+ * @layer usecase
+ * JobRunner: runs backup jobs through the agents, with the database as the only memory.
+ *
+ * - `enqueue` plans the backup (policy, chain, full or incremental), records a queued job and
+ *   pumps the queue. `pump` dispatches what may start (api/jobs/queue.ts: per-host limit, one
+ *   job per VM), each job: queued → dispatching (CloudStack says where the VM is now and what its
+ *   libvirt domain is: resolveVmForAgent) → the agent accepts it → running with its agent job id.
+ * - A running job is watched through the agent's event stream (progress saved at most every
+ *   `progressWriteMs`, every change pushed to `subscribe`rs); when the stream drops, the runner
+ *   polls the job's status and subscribes again.
+ * - The end: a succeeded job's manifest is validated (zod) and linked to the recorded chain
+ *   (api/jobs/link-point.ts); the point and the job's success are written in one transaction.
+ *   A failed or cancelled job records no point and says why. Whatever is wrong with a result
+ *   fails the job instead of recording it: never a bogus point.
+ * - `recover` (at start) picks up where a stopped or killed control plane left off: queued jobs
+ *   stay queued, running ones are polled again through their agent job id (an agent that no
+ *   longer knows the id fails the job), and a job caught between "dispatching" and the agent's
+ *   answer is failed: it is unknown whether the agent got it.
+ * - `stop` stops watching without writing anything (as a kill would): the agents keep running.
+ */
+import { PointManifest } from '../../agent/repository/manifest.ts';
+import { resolveVmForAgent, type AgentVm } from '../cloudstack/resolve.ts';
+import type { CloudStackApi } from '../cloudstack/port.ts';
+import type { BackupJob, JobStatus } from '../../db/schema.ts';
+import { StoreError, type JobPatch, type Store } from '../../db/store.ts';
+import { AgentGatewayError, type AgentGateway, type AgentJobStatus, type AgentProgress } from '../agents/port.ts';
+import { sleep } from '../lib/sleep.ts';
+import type { RequestedMode } from '../policy/decide.ts';
+import { JobError } from './errors.ts';
+import { linkPoint, PointLinkError } from './link-point.ts';
+import { planBackup } from './plan.ts';
+import { pickRunnable } from './queue.ts';
+import { allowedFrom, isTerminal } from './state.ts';
+
+export interface RunnerDeps {
+  store: Store;
+  gateway: AgentGateway;
+  /** root admin view (resolveVmForAgent needs instancename, hostid and volume paths) */
+  cs: Pick<CloudStackApi, 'getVirtualMachine' | 'listVolumes' | 'getStoragePool' | 'getHost' | 'listKvmHosts'>;
+  /** jobs dispatched or running at once on one KVM host (default 2) */
+  perHostLimit?: number;
+  clock?: () => Date;
+  /** ms between status polls while a job's event stream is down (default 2000) */
+  pollMs?: number;
+  /** progress is written to the database at most this often (default 1000 ms) */
+  progressWriteMs?: number;
+  /** a job whose agent stays unreachable this long is failed (default 30 min) */
+  unreachableTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface EnqueueRequest {
+  vmId: string;
+  requested?: RequestedMode;
+  trigger: 'manual' | 'schedule';
+  /** the policy that asks (the scheduler); default: the VM's effective policy */
+  policyId?: string | null;
+  requestedBy?: string | null;
+  quiesce?: boolean;
+}
+
+export type JobListener = (job: BackupJob) => void;
+
+const ACTIVE: JobStatus[] = ['dispatching', 'running', 'cancelling'];
+
+export class JobRunner {
+  private readonly clock: () => Date;
+  private readonly perHostLimit: number;
+  private readonly listeners = new Map<string, Set<JobListener>>();
+  /** the last row written for each job being watched: progress is merged into it */
+  private readonly latest = new Map<string, BackupJob>();
+  private readonly watchers = new Map<string, AbortController>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly stopped = new AbortController();
+  private pumping?: Promise<void>;
+  private pumpAgain = false;
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.clock = deps.clock ?? (() => new Date());
+    this.perHostLimit = Math.max(1, deps.perHostLimit ?? 2);
+  }
+
+  // ---- requests ----
+
+  async enqueue(req: EnqueueRequest): Promise<BackupJob> {
+    const requested = req.requested ?? 'auto';
+    const plan = await planBackup(this.deps.store, req.vmId, requested, req.policyId);
+    const now = this.clock();
+    const job = await this.deps.store.jobs.create({
+      id: crypto.randomUUID(), sourcePlatform: 'cloudstack', platformVmId: plan.vm.id, vmName: plan.vm.name,
+      kvmHostId: plan.vm.hostId, requestedMode: requested, quiesce: req.quiesce ?? false,
+      type: plan.decision.type, typeReason: plan.decision.reason, trigger: req.trigger,
+      policyId: plan.policy?.id ?? null, repositoryId: plan.repository.id, status: 'queued',
+      requestedBy: req.requestedBy ?? null, queuedAt: now, updatedAt: now,
+    });
+    this.pump();
+    return job;
+  }
+
+  async cancel(jobId: string): Promise<BackupJob> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const job = await this.deps.store.jobs.get(jobId);
+      if (!job) throw new JobError('notfound', `no job ${jobId}`);
+      if (isTerminal(job.status)) throw new JobError('conflict', `job ${jobId} has already ${job.status === 'cancelled' ? 'been cancelled' : job.status}`);
+      if (job.status === 'cancelling') return job;
+      if (job.status === 'queued') {
+        const done = await this.set(job.id, { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before it started' }, ['queued']);
+        if (done) { await this.auditEnd(done); this.pump(); return done; }
+        continue; // dispatched meanwhile
+      }
+      const cancelling = await this.set(job.id, { status: 'cancelling' }, allowedFrom('cancel'));
+      if (!cancelling) continue;
+      if (cancelling.agentJobId && cancelling.kvmHostId) {
+        try {
+          await this.deps.gateway.cancel(cancelling.kvmHostId, cancelling.agentJobId);
+        } catch (e) {
+          // unreachable: the watcher keeps polling and sees the end; unknown: the watcher fails it
+          this.log(`job ${job.id}: cancel not delivered: ${(e as Error).message}`);
+        }
+      }
+      return cancelling;
+    }
+    throw new JobError('conflict', `job ${jobId} changed state too often to cancel it; try again`);
+  }
+
+  /** Calls `fn` with the job at every change (progress included) until it ends; returns the unsubscribe. */
+  subscribe(jobId: string, fn: JobListener): () => void {
+    let set = this.listeners.get(jobId);
+    if (!set) this.listeners.set(jobId, (set = new Set()));
+    set.add(fn);
+    return () => { set!.delete(fn); if (set!.size === 0) this.listeners.delete(jobId); };
+  }
+
+  /** Resolves with the job once it has ended. */
+  async settled(jobId: string, signal?: AbortSignal): Promise<BackupJob> {
+    return new Promise<BackupJob>((resolve, reject) => {
+      const off = this.subscribe(jobId, (j) => { if (isTerminal(j.status)) { off(); resolve(j); } });
+      signal?.addEventListener('abort', () => { off(); reject(signal.reason); }, { once: true });
+      this.deps.store.jobs.get(jobId).then((j) => {
+        if (!j) { off(); reject(new JobError('notfound', `no job ${jobId}`)); } else if (isTerminal(j.status)) { off(); resolve(j); }
+      }, (e: unknown) => { off(); reject(e); });
+    });
+  }
+
+  // ---- life cycle ----
+
+  /** Picks up the jobs a previous process left unfinished, then pumps the queue. */
+  async recover(): Promise<{ resumed: number; failed: number; queued: number }> {
+    const out = { resumed: 0, failed: 0, queued: 0 };
+    for (const job of await this.deps.store.jobs.unfinished()) {
+      if (job.status === 'queued') { out.queued++; continue; }
+      if (!job.agentJobId || !job.kvmHostId) {
+        const failed = await this.fail(job.id, 'interrupted', 'the control plane stopped while handing the job to the agent: whether the agent started it is unknown');
+        if (failed) out.failed++;
+        continue;
+      }
+      if (job.status === 'cancelling') {
+        await this.deps.gateway.cancel(job.kvmHostId, job.agentJobId).catch((e: unknown) => this.log(`job ${job.id}: cancel not delivered: ${(e as Error).message}`));
+      }
+      this.watch(job);
+      out.resumed++;
+    }
+    this.pump();
+    return out;
+  }
+
+  /** Stops dispatching and watching, writing nothing more; agent jobs keep running. */
+  async stop(): Promise<void> {
+    this.stopped.abort(new Error('[jobs] runner stopped'));
+    for (const w of this.watchers.values()) w.abort(this.stopped.signal.reason);
+    await Promise.allSettled([...this.inFlight, this.pumping]);
+  }
+
+  /** Resolves when no dispatch, watch or pump is in flight (tests). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size || this.pumping) await Promise.allSettled([...this.inFlight, this.pumping]);
+  }
+
+  /** Starts what may start now (serialized: one round at a time, another if asked meanwhile). */
+  pump(): void {
+    if (this.stopped.signal.aborted) return;
+    if (this.pumping) { this.pumpAgain = true; return; }
+    this.pumping = this.round()
+      .catch((e: unknown) => this.log(`queue round failed: ${(e as Error).message}`))
+      .finally(() => {
+        this.pumping = undefined;
+        if (this.pumpAgain) { this.pumpAgain = false; this.pump(); }
+      });
+  }
+
+  // ---- internals ----
+
+  private async round(): Promise<void> {
+    const jobs = await this.deps.store.jobs.unfinished();
+    const queued = jobs.filter((j) => j.status === 'queued').map((j) => ({ id: j.id, vmId: j.platformVmId, hostId: j.kvmHostId }));
+    const active = jobs.filter((j) => ACTIVE.includes(j.status)).map((j) => ({ vmId: j.platformVmId, hostId: j.kvmHostId }));
+    for (const id of pickRunnable(queued, active, this.perHostLimit)) {
+      const job = await this.set(id, { status: 'dispatching' }, ['queued']);
+      if (job) this.track(this.dispatch(job));
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    void p.catch((e: unknown) => this.log(`unexpected: ${(e as Error).stack ?? e}`)).finally(() => this.inFlight.delete(p));
+  }
+
+  private async dispatch(job: BackupJob): Promise<void> {
+    const signal = this.stopped.signal;
+    let vm: AgentVm;
+    try {
+      vm = await resolveVmForAgent(this.deps.cs, job.platformVmId, { signal });
+    } catch (e) {
+      if (signal.aborted) return;
+      await this.fail(job.id, 'resolve_failed', `cannot locate VM ${job.platformVmId} in CloudStack: ${(e as Error).message}`);
+      return;
+    }
+    let plan;
+    try {
+      plan = await planBackup(this.deps.store, job.platformVmId, job.requestedMode, job.policyId);
+    } catch (e) {
+      await this.fail(job.id, 'plan_failed', (e as Error).message);
+      return;
+    }
+    const repository = await this.deps.store.repositories.get(job.repositoryId);
+    if (!repository) { await this.fail(job.id, 'plan_failed', `repository ${job.repositoryId} no longer exists`); return; }
+    const dispatched = await this.set(job.id, { kvmHostId: vm.host.id, type: plan.decision.type, typeReason: plan.decision.reason }, ['dispatching', 'cancelling']);
+    if (!dispatched) return;
+    if (dispatched.status === 'cancelling') {
+      await this.set(job.id, { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before the agent started it' }, ['cancelling'])
+        .then((j) => j && this.auditEnd(j));
+      this.pump();
+      return;
+    }
+    let agentJobId: string;
+    try {
+      ({ agentJobId } = await this.deps.gateway.startBackup(vm.host.id, {
+        requestId: job.id, vmId: vm.vmId, domain: vm.instanceName, mode: plan.decision.agentMode, repository: repository.url,
+        quiesce: job.quiesce,
+        platformMetadata: { cloudstack: { vm_id: vm.vmId, zone: plan.vm.zoneName ?? undefined, service_offering: plan.vm.serviceOffering ?? undefined, template: plan.vm.template ?? undefined } },
+      }, { signal }));
+    } catch (e) {
+      if (signal.aborted) return; // killed mid-dispatch: recover() decides
+      const code = e instanceof AgentGatewayError ? `agent_${e.code}` : 'dispatch_failed';
+      await this.fail(job.id, code, `the agent on host ${vm.host.name} (${vm.host.ip}) did not take the job: ${(e as Error).message}`);
+      return;
+    }
+    const running = await this.set(job.id, { status: 'running', agentJobId, startedAt: this.clock() }, ['dispatching'])
+      ?? await this.set(job.id, { agentJobId, startedAt: this.clock() }, ['cancelling']);
+    if (!running) return;
+    if (running.status === 'cancelling') {
+      await this.deps.gateway.cancel(vm.host.id, agentJobId).catch((e: unknown) => this.log(`job ${job.id}: cancel not delivered: ${(e as Error).message}`));
+    }
+    this.watch(running);
+  }
+
+  private watch(job: BackupJob): void {
+    if (this.watchers.has(job.id) || this.stopped.signal.aborted) return;
+    const ac = new AbortController();
+    this.watchers.set(job.id, ac);
+    this.track(this.follow(job, ac.signal).finally(() => { this.watchers.delete(job.id); this.latest.delete(job.id); }));
+  }
+
+  private async follow(job: BackupJob, signal: AbortSignal): Promise<void> {
+    const { gateway } = this.deps;
+    const hostId = job.kvmHostId!;
+    const agentJobId = job.agentJobId!;
+    const pollMs = this.deps.pollMs ?? 2000;
+    const giveUpMs = this.deps.unreachableTimeoutMs ?? 30 * 60_000;
+    let current = job;
+    let lastWrite = 0;
+    let unreachableSince: number | undefined;
+    for (;;) {
+      if (signal.aborted) return;
+      try {
+        for await (const ev of gateway.events(hostId, agentJobId, { signal })) {
+          unreachableSince = undefined;
+          if (ev.type === 'state' && ['succeeded', 'failed', 'cancelled'].includes(ev.status.state)) { await this.finish(current, ev.status); return; }
+          const progress = ev.type === 'progress' ? ev.progress : ev.status.progress;
+          if (!progress) continue;
+          current = { ...(this.latest.get(job.id) ?? current), ...progressPatch(progress) };
+          this.notify(current);
+          if (Date.now() - lastWrite >= (this.deps.progressWriteMs ?? 1000)) {
+            lastWrite = Date.now();
+            current = (await this.set(job.id, progressPatch(progress), ['running', 'cancelling'], false)) ?? current;
+          }
+        }
+        // the stream ended without a terminal state: ask
+        const status = await gateway.jobStatus(hostId, agentJobId, { signal });
+        if (['succeeded', 'failed', 'cancelled'].includes(status.state)) { await this.finish(current, status); return; }
+      } catch (e) {
+        if (signal.aborted) return;
+        if (e instanceof AgentGatewayError && e.code === 'unknown_job') {
+          await this.fail(job.id, 'agent_lost_job', `the agent on host ${hostId} no longer knows job ${agentJobId} (restarted without its journal?): no restore point was recorded`);
+          return;
+        }
+        // unreachable or protocol: poll until the agent answers again, or give up
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > giveUpMs) {
+          await this.fail(job.id, 'agent_unreachable', `the agent on host ${hostId} did not answer for ${Math.round(giveUpMs / 1000)} s: ${(e as Error).message}`);
+          return;
+        }
+        this.log(`job ${job.id}: ${(e as Error).message}; polling again in ${pollMs} ms`);
+      }
+      try { await sleep(pollMs, signal); } catch { return; }
+    }
+  }
+
+  private async finish(job: BackupJob, status: AgentJobStatus): Promise<void> {
+    const finishedAt = this.clock();
+    if (status.state === 'cancelled') {
+      const j = await this.set(job.id, { status: 'cancelled', finishedAt, errorCode: 'cancelled', error: status.error?.message ?? 'cancelled' }, allowedFrom('cancelled'));
+      if (j) await this.auditEnd(j);
+    } else if (status.state === 'failed') {
+      await this.fail(job.id, status.error?.code ?? 'agent_failed', status.error?.message ?? 'the agent reported a failure without a reason');
+    } else {
+      await this.record(job, status);
+    }
+    this.pump();
+  }
+
+  private async record(job: BackupJob, status: AgentJobStatus): Promise<void> {
+    const parsed = PointManifest.safeParse(status.result?.manifest);
+    if (!parsed.success) {
+      await this.fail(job.id, 'bad_result', `the agent reported success without a valid point manifest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      return;
+    }
+    const m = parsed.data;
+    const { store } = this.deps;
+    try {
+      const head = await store.points.chainHead(job.platformVmId, job.repositoryId);
+      const chain = linkPoint(m, job.platformVmId, head && { chainId: head.chain.id, id: head.point.id, pointId: head.point.pointId });
+      const volumeIds: Record<number, string> = {};
+      const disks = await store.vms.disks(job.platformVmId);
+      for (const d of m.disks) {
+        const vol = disks.find((x) => x.deviceId === (typeof d.device_id === 'number' ? d.device_id : d.index));
+        if (vol) volumeIds[d.index] = vol.id;
+      }
+      const bytesRead = m.disks.reduce((a, d) => a + d.bytes_read, 0);
+      const point = await store.points.record({
+        jobId: job.id, manifest: m, platformVmId: job.platformVmId, sourcePlatform: job.sourcePlatform, repositoryId: job.repositoryId,
+        chain, volumeIds,
+        jobPatch: {
+          status: 'succeeded', progress: 1, finishedAt: this.clock(), bytesDone: bytesRead, bytesTotal: job.bytesTotal ?? bytesRead,
+          bytesWritten: m.disks.reduce((a, d) => a + d.bytes_written, 0), errorCode: null, error: null,
+        },
+      });
+      const done = await store.jobs.get(job.id);
+      if (done) {
+        this.notify(done);
+        await this.auditEnd(done, { restorePointId: point.id, pointId: m.id, type: m.type, reason: m.reason });
+      }
+    } catch (e) {
+      if (!(e instanceof PointLinkError || e instanceof StoreError)) throw e;
+      await this.fail(job.id, 'point_rejected', `the agent's point ${m.id} was not recorded: ${e.message}`);
+    }
+  }
+
+  private async fail(jobId: string, code: string, message: string): Promise<BackupJob | undefined> {
+    const j = await this.set(jobId, { status: 'failed', errorCode: code, error: message, finishedAt: this.clock() }, allowedFrom('fail'));
+    if (j) await this.auditEnd(j);
+    return j;
+  }
+
+  private async set(id: string, patch: JobPatch, expect: JobStatus[], notify = true): Promise<BackupJob | undefined> {
+    const j = await this.deps.store.jobs.update(id, { ...patch, updatedAt: this.clock() }, expect);
+    if (j) {
+      if (isTerminal(j.status)) this.latest.delete(id);
+      else this.latest.set(id, j);
+      if (notify) this.notify(j);
+    }
+    return j;
+  }
+
+  private notify(job: BackupJob): void {
+    for (const fn of [...(this.listeners.get(job.id) ?? [])]) {
+      try { fn(job); } catch (e) { this.log(`listener of job ${job.id} threw: ${(e as Error).message}`); }
+    }
+  }
+
+  private async auditEnd(job: BackupJob, details: Record<string, unknown> = {}): Promise<void> {
+    await this.deps.store.audit.append({
+      at: this.clock(), actor: 'system:jobs', via: 'system', action: `job.${job.status}`, targetType: 'job', targetId: job.id,
+      outcome: job.status === 'failed' ? 'error' : 'ok',
+      details: { vmId: job.platformVmId, ...(job.errorCode ? { errorCode: job.errorCode, error: job.error } : {}), ...details },
+    });
+  }
+
+  private log(msg: string): void {
+    this.deps.log?.(`[jobs] ${msg}`);
+  }
+}
+
+function progressPatch(p: AgentProgress): JobPatch {
+  return {
+    progress: p.bytesToRead > 0 ? Math.min(1, p.bytesRead / p.bytesToRead) : 0,
+    bytesTotal: p.bytesToRead, bytesDone: p.bytesRead, bytesWritten: p.bytesWritten, currentDisk: p.disk,
+  };
+}

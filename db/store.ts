@@ -1,0 +1,206 @@
+/**
+ * @layer port
+ * The Store: what the control plane's use cases and API read and write, one interface per
+ * aggregate (VMs and their disks, hosts, agents, jobs, restore points and chains, policies and
+ * assignments, repositories, audit log). Row types come from db/schema.ts.
+ *
+ * Contract (the SQLite adapter in db/sqlite/ keeps it; a PostgreSQL one would too):
+ * - every method is async and atomic: a method that changes several rows (recording a point)
+ *   changes all of them or none;
+ * - `jobs.update` with `expect` is a compare-and-set on the job's status: it changes nothing and
+ *   returns undefined when the job is not in one of the expected states (the job state machine's
+ *   guard against two writers, e.g. a cancel racing the agent's result);
+ * - `points.record` refuses (StoreError 'conflict') an incremental whose parent is not the head
+ *   of the VM's open chain in that repository, and a job that is not running/cancelling: a
+ *   point is recorded only from a live job and only on top of what is recorded;
+ * - lists are ordered (newest first for jobs, points and audit entries) and paged with
+ *   `limit`/`offset`; `Scope` limits rows to what a caller may see (api/auth/authorize.ts).
+ *
+ * The in-memory variant of this port is the same adapter on `:memory:` SQLite (db/open.ts):
+ * a second, hand-written implementation would only be a place for the two to disagree.
+ */
+import type { PointManifest } from '../agent/repository/manifest.ts';
+import type {
+  AgentCapabilities, AgentStatus, AssignmentKind, AuditEntry, BackupJob, Chain, CloudStackAgent, CloudStackHost, CloudStackVm,
+  Disk, JobStatus, NewAuditEntry, NewBackupJob, NewCloudStackHost, NewCloudStackVm, NewDisk, NewPolicy, NewRepository, Policy,
+  PolicyAssignment, Repository, RestorePoint, RestorePointDisk, SourcePlatform,
+} from './schema.ts';
+
+export type StoreErrorCode = 'notfound' | 'conflict' | 'invalid';
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`[db] ${message}`, options);
+  }
+}
+
+/** Which VMs (and so which jobs and points) a caller sees. */
+export type Scope =
+  | { kind: 'all' }
+  /** a domain admin: VMs of these domains (their domain and its subdomains) */
+  | { kind: 'domains'; domainIds: string[] }
+  /** a user: VMs of one account */
+  | { kind: 'account'; domainId: string; account: string };
+
+export interface Page {
+  limit?: number;
+  offset?: number;
+}
+
+export interface VmFilter extends Page {
+  scope?: Scope;
+  includeRemoved?: boolean;
+  hostId?: string;
+  zoneId?: string;
+  /** name or display name contains (case-insensitive) */
+  search?: string;
+}
+
+export interface VmStore {
+  list(filter?: VmFilter): Promise<CloudStackVm[]>;
+  count(filter?: VmFilter): Promise<number>;
+  /** every stored VM, removed ones included, unpaged (discovery compares against it) */
+  all(): Promise<CloudStackVm[]>;
+  get(id: string): Promise<CloudStackVm | undefined>;
+  /** inserts or updates by id; an upserted VM is no longer removed */
+  upsert(vms: NewCloudStackVm[]): Promise<void>;
+  markRemoved(ids: string[], at: Date): Promise<void>;
+  disks(vmId: string): Promise<Disk[]>;
+  /** upserts these disks of the VM; its other disks are marked removed */
+  replaceDisks(vmId: string, disks: NewDisk[], at: Date): Promise<void>;
+}
+
+export interface HostStore {
+  list(opts?: { includeRemoved?: boolean }): Promise<CloudStackHost[]>;
+  get(id: string): Promise<CloudStackHost | undefined>;
+  upsert(hosts: NewCloudStackHost[]): Promise<void>;
+  markRemoved(ids: string[], at: Date): Promise<void>;
+}
+
+export interface AgentHeartbeat {
+  status: AgentStatus;
+  at: Date;
+  message?: string | null;
+  version?: string | null;
+  hostname?: string;
+  capabilities?: AgentCapabilities | null;
+  sshKeyFingerprint?: string | null;
+}
+
+export interface AgentStore {
+  list(): Promise<CloudStackAgent[]>;
+  getByHost(hostId: string): Promise<CloudStackAgent | undefined>;
+  /** makes sure a row exists for the host (status inactive until a heartbeat), updating IP and name */
+  ensure(host: { hostId: string; hostIp: string; hostname: string }): Promise<CloudStackAgent>;
+  heartbeat(hostId: string, beat: AgentHeartbeat): Promise<void>;
+}
+
+export interface JobFilter extends Page {
+  scope?: Scope;
+  vmId?: string;
+  status?: JobStatus[];
+  hostId?: string;
+}
+
+export type JobPatch = Partial<Omit<BackupJob, 'id' | 'queuedAt'>>;
+
+/** How a finished job's point joins the chains (planned by api/jobs/link-point.ts). */
+export interface PointRecord {
+  jobId: string;
+  /** the job's changes that go with the point (status succeeded, counters, finishedAt) */
+  jobPatch: JobPatch;
+  manifest: PointManifest;
+  platformVmId: string;
+  sourcePlatform: SourcePlatform;
+  repositoryId: string;
+  /** a full starts a new chain (the open one is closed); an incremental extends `chainId` */
+  chain: { kind: 'new' } | { kind: 'extend'; chainId: string; parentId: string };
+  /** volume ids of the disks, by disk index, when known */
+  volumeIds?: Record<number, string>;
+}
+
+export interface JobStore {
+  create(job: NewBackupJob): Promise<BackupJob>;
+  get(id: string): Promise<BackupJob | undefined>;
+  list(filter?: JobFilter): Promise<BackupJob[]>;
+  count(filter?: JobFilter): Promise<number>;
+  /** jobs not yet finished (queued, dispatching, running, cancelling), oldest first */
+  unfinished(): Promise<BackupJob[]>;
+  /** compare-and-set when `expect` is given; resolves with the updated row, or undefined */
+  update(id: string, patch: JobPatch, expect?: JobStatus[]): Promise<BackupJob | undefined>;
+  countByStatus(): Promise<Record<JobStatus, number>>;
+}
+
+export interface ChainHead {
+  chain: Chain;
+  /** the newest point of the chain, with its disks */
+  point: RestorePoint;
+  disks: RestorePointDisk[];
+}
+
+export interface UsageRow {
+  repositoryId: string;
+  sourcePlatform: SourcePlatform;
+  points: number;
+  bytes: number;
+}
+
+export interface PointStore {
+  /** not deleted, newest first */
+  listForVm(vmId: string, page?: Page): Promise<RestorePoint[]>;
+  countForVm(vmId: string): Promise<number>;
+  get(id: string): Promise<(RestorePoint & { disks: RestorePointDisk[] }) | undefined>;
+  /** the open chain of a VM in a repository and its newest point, if any */
+  chainHead(vmId: string, repositoryId: string): Promise<ChainHead | undefined>;
+  /** records the point and finishes its job in one transaction (see the contract above) */
+  record(rec: PointRecord): Promise<RestorePoint>;
+  usage(): Promise<UsageRow[]>;
+  total(): Promise<{ points: number; bytes: number }>;
+}
+
+export interface PolicyStore {
+  list(): Promise<Policy[]>;
+  get(id: string): Promise<Policy | undefined>;
+  create(p: NewPolicy): Promise<Policy>;
+  update(id: string, patch: Partial<Omit<NewPolicy, 'id' | 'createdAt'>>): Promise<Policy | undefined>;
+  /** false when there was no such policy */
+  delete(id: string): Promise<boolean>;
+  assignments(policyId?: string): Promise<PolicyAssignment[]>;
+  /** one assignment per (kind, target): assigning it again moves it to this policy */
+  assign(a: { policyId: string; kind: AssignmentKind; target: string; createdBy?: string | null }): Promise<PolicyAssignment>;
+  unassign(assignmentId: string): Promise<boolean>;
+  getAssignment(assignmentId: string): Promise<PolicyAssignment | undefined>;
+  markRun(id: string, at: Date): Promise<void>;
+}
+
+export interface RepositoryStore {
+  list(): Promise<Repository[]>;
+  get(id: string): Promise<Repository | undefined>;
+  getDefault(): Promise<Repository | undefined>;
+  /** the configured repositories, by name (url, kind, capacity and default flag updated) */
+  sync(repos: Omit<NewRepository, 'id' | 'createdAt' | 'updatedAt'>[]): Promise<Repository[]>;
+}
+
+export interface AuditFilter extends Page {
+  targetType?: string;
+  targetId?: string;
+  action?: string;
+}
+
+export interface AuditStore {
+  append(entry: Omit<NewAuditEntry, 'seq'>): Promise<void>;
+  list(filter?: AuditFilter): Promise<AuditEntry[]>;
+}
+
+export interface Store {
+  vms: VmStore;
+  hosts: HostStore;
+  agents: AgentStore;
+  jobs: JobStore;
+  points: PointStore;
+  policies: PolicyStore;
+  repositories: RepositoryStore;
+  audit: AuditStore;
+  close(): void;
+}
