@@ -21,6 +21,7 @@ export const main = cli.main;
 export type { Command } from '../../agent/cli/dispatch.ts';
 
 registerCommand('demo', async () => (await import('./demo.ts')).demoCommand);
+registerCommand('serve', async () => (await import('./serve.ts')).serveCommand);
 
 registerCommand('cs', async () => (await import('./cs.ts')).csCommand);
 registerCommand('cloudstack-sim', async () => (await import('./cloudstack-sim.ts')).cloudstackSimCommand);

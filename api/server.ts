@@ -1,0 +1,115 @@
+/**
+ * @layer entry
+ * Runs the control plane from a configuration (api/config.ts): opens (and migrates) the SQLite
+ * database, records the configured repositories, builds the CloudStack client (private CA or
+ * insecure mode as configured) and the agent gateway, starts the control plane and serves its
+ * API with @hono/node-server. `close()` stops the periodic tasks and the runner (agents keep
+ * their jobs: the next start polls them again), the listener and the database, in that order.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Context } from 'hono';
+import { openStore } from '../db/open.ts';
+import type { Store } from '../db/store.ts';
+import { MemoryAgentGateway } from './agents/memory.ts';
+import type { AgentGateway } from './agents/port.ts';
+import { createNodeFetch } from './cloudstack/node-fetch.ts';
+import type { HttpFetch } from './cloudstack/port.ts';
+import type { Config } from './config.ts';
+import { createControlPlane, type ControlPlane } from './control-plane.ts';
+
+export interface ServeDeps {
+  /** the agent gateway for real hosts (the SSH link); without it only `agents.simulate` works */
+  gateway?: (config: Config, store: Store) => AgentGateway;
+  /** overrides the CloudStack fetch (tests) */
+  fetch?: HttpFetch;
+  log?: (msg: string) => void;
+  version?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  cp: ControlPlane;
+  server: ServerType;
+  close(): Promise<void>;
+}
+
+export class ServeError extends Error {
+  override name = 'ServeError';
+}
+
+function tokenSecret(config: Config, log: (m: string) => void): string {
+  if (config.auth.tokenSecret) return config.auth.tokenSecret;
+  if (config.auth.tokenSecretFile) {
+    const s = readFileSync(config.auth.tokenSecretFile, 'utf8').trim();
+    if (Buffer.byteLength(s) < 32) throw new ServeError(`[serve] ${config.auth.tokenSecretFile}: the token secret must be at least 32 bytes`);
+    return s;
+  }
+  log('[serve] no auth.tokenSecret configured: using a random one (sign-ins end at every restart)');
+  return randomBytes(32).toString('base64url');
+}
+
+function clientAddress(trustProxy: boolean): (c: Context) => string {
+  return (c) => {
+    if (trustProxy) {
+      const fwd = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+      if (fwd) return fwd;
+    }
+    return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
+  };
+}
+
+export async function startServer(config: Config, deps: ServeDeps = {}): Promise<RunningServer> {
+  const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const store = openStore(config.database.path);
+  try {
+    await store.repositories.sync(config.repositories.map((r, i) => ({
+      name: r.name, url: r.url, kind: r.url.startsWith('ssh://') ? 'ssh' as const : 'local' as const,
+      capacityBytes: r.capacityBytes ?? null, isDefault: r.default || (i === 0 && !config.repositories.some((x) => x.default)),
+    })));
+    let gateway: AgentGateway;
+    if (config.agents.simulate) {
+      log('[serve] agents.simulate: backups run on an in-memory agent (fake restore points, for demos only)');
+      gateway = new MemoryAgentGateway({ tickMs: 200 });
+    } else if (deps.gateway) {
+      gateway = deps.gateway(config, store);
+    } else {
+      throw new ServeError('[serve] no agent gateway is available in this build: set agents.simulate for a demo');
+    }
+    const cs = config.cloudstack;
+    const fetch = deps.fetch ?? createNodeFetch({ ca: cs.caFile ? readFileSync(cs.caFile) : undefined, insecure: cs.insecure, warn: log });
+    const cp = createControlPlane({
+      store, gateway, tokenSecret: tokenSecret(config, log),
+      cloudstack: { endpoint: cs.endpoint, credentials: { apiKey: cs.apiKey, secretKey: cs.secretKey }, fetch, requestTimeoutMs: cs.timeoutSeconds * 1000 },
+      tokenTtlMs: config.auth.tokenTtlSeconds * 1000, apiKeyCacheMs: config.auth.apiKeyCacheSeconds * 1000,
+      loginLimit: { max: config.auth.loginRateLimit.maxAttempts, windowMs: config.auth.loginRateLimit.windowSeconds * 1000 },
+      perHostConcurrency: config.agents.perHostConcurrency, clientAddress: clientAddress(config.auth.trustProxy), version: deps.version, log,
+    });
+    await cp.start({
+      discoveryIntervalSeconds: config.discovery.intervalSeconds, schedulerTickSeconds: config.scheduler.tickSeconds,
+      heartbeatSeconds: config.agents.heartbeatSeconds,
+    });
+    const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
+      const s = serve({ fetch: cp.app.fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => resolve({ server: s, port: info.port }));
+      s.once('error', reject);
+    });
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    return {
+      url: `http://${host}:${port}`, port, cp, server,
+      async close() {
+        await cp.stop();
+        await new Promise<void>((res) => {
+          server.close(() => res());
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        store.close();
+      },
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
