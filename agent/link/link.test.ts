@@ -5,7 +5,7 @@
  * The daemon runs in this process with the fake engine; its socket belongs to the SSH user.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeEngine } from '../daemon/fake-engine.ts';
@@ -139,6 +139,34 @@ describe('agent link over SSH (loopback sshd)', () => {
     const perRequest = (performance.now() - t0) / 30;
     expect(connections()).toBe(before + 1);
     console.log(`[link] 30 concurrent health requests over one SSH connection: ${perRequest.toFixed(1)} ms each on average`);
+  });
+
+  it('no channel is left open: not by answers whose body is never read, nor by an event stream the client stops reading', async () => {
+    const d = await daemon(new FakeEngine({ steps: 500, stepMs: 20 }));
+    const before = new Set(sessionPids(host.pid));
+    const l = await link(opts(d));
+    await (await l.client.v1.health.$get()).json();
+    // this connection's sshd processes
+    const ours = sessionPids(host.pid).filter((p) => !before.has(p));
+    expect(ours.length).toBeGreaterThan(0);
+    // unix-socket fds sshd holds for forwarded channels (one per open channel)
+    const sockets = () => ours.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try { return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:'); } catch { return false; }
+    }).length, 0);
+    // settled: the health request's channel closes a moment after its answer
+    let last = -1;
+    await waitFor('the channel count to settle', () => { const n = sockets(); const same = n === last; last = n; return same; }, 5000, 200);
+    const idle = last;
+    for (let i = 0; i < 40; i++) expect((await l.client.v1.health.$get()).status).toBe(200); // bodies never read
+    await waitFor('the 40 channels to close', () => sockets() === idle, 10_000);
+    const { job } = await agentJson(await l.client.v1.backups.$post({ json: { domain: 'vm1', repo: '/srv/repo' } }));
+    const res = await l.client.v1.jobs[':id'].events.$get({ param: { id: job.id } });
+    const reader = res.body!.getReader();
+    await reader.read();
+    expect(sockets()).toBeGreaterThan(idle); // the stream's channel is open
+    await reader.cancel();
+    await waitFor('sshd to close the channels', () => sockets() === idle, 10_000);
+    await l.client.v1.jobs[':id'].cancel.$post({ param: { id: job.id } });
   });
 
   it('an API error comes back as the agent said it', async () => {
