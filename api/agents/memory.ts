@@ -40,6 +40,8 @@ export interface MemoryAgentOptions {
   incrementalShare?: number;
   version?: string;
   clock?: () => number;
+  /** the disks of a VM (libvirt target, virtual size) when the request names none (default: vda of `diskSize`) */
+  disksOf?: (req: AgentBackupRequest) => { target: string; size: number }[];
   script?: (hostId: string, req: AgentBackupRequest) => MemoryAgentScript | undefined;
 }
 
@@ -231,12 +233,14 @@ export class MemoryAgentGateway implements AgentGateway {
   }
 
   private progress(job: Job): AgentProgress {
-    const disks = job.req.disks?.length ? job.req.disks : ['vda'];
-    const toRead = Math.round(this.diskSize * (job.plan?.readShare ?? 1)) * disks.length;
+    const disks = this.targets(job.req);
+    const share = job.plan?.readShare ?? 1;
+    const sizes = disks.map((d) => Math.round(d.size * share));
+    const toRead = sizes.reduce((a, b) => a + b, 0);
     const read = Math.round((toRead * job.tick) / job.ticks);
-    const perDisk = toRead / disks.length;
-    const idx = Math.min(disks.length - 1, Math.floor(read / Math.max(1, perDisk)));
-    return { disk: disks[idx], diskIndex: idx, disks: disks.length, bytesRead: read, bytesToRead: toRead, bytesWritten: Math.round(read * 0.9) };
+    let idx = 0;
+    for (let acc = sizes[0]; idx < disks.length - 1 && read >= acc; acc += sizes[++idx]);
+    return { disk: disks[idx].target, diskIndex: idx, disks: disks.length, bytesRead: read, bytesToRead: toRead, bytesWritten: Math.round(read * 0.9) };
   }
 
   private complete(job: Job): void {
@@ -246,15 +250,14 @@ export class MemoryAgentGateway implements AgentGateway {
     const taken = new Set(this.points(req.repository, req.vmId).map((p) => p.id));
     const id = nextFreePointId(new Date(now), taken);
     const started = job.status.startedAt ?? new Date(now).toISOString();
-    const targets = req.disks?.length ? req.disks : ['vda'];
-    const readPerDisk = Math.round(this.diskSize * plan.readShare);
     const kind = plan.type === 'full' ? 'full' : 'incr';
-    const disks: PointDisk[] = targets.map((target, index) => {
+    const disks: PointDisk[] = this.targets(req).map(({ target, size }, index) => {
       const parentDisk = plan.parent?.disks.find((d) => d.index === index);
+      const readPerDisk = Math.round(size * plan.readShare);
       return {
         index, target, type: plan.type, reason: plan.reason,
         image: imageName(kind, id), backing: parentDisk ? parentDisk.image : null, checkpoint: checkpointName(id),
-        virtual_size: this.diskSize, file_size: Math.round(readPerDisk * 0.9) + 327_680,
+        virtual_size: size, file_size: Math.round(readPerDisk * 0.9) + 327_680,
         bytes_read: readPerDisk, bytes_written: Math.round(readPerDisk * 0.9), bytes_sent: Math.round(readPerDisk * 0.9) + 327_680,
         data_clusters: Math.round(readPerDisk / 65_536), zero_clusters: 0, sums: sumsName(kind, id), block_size: 1_048_576,
         content_sha256: sha(`${req.vmId}/${id}/${index}/content`),
@@ -277,6 +280,13 @@ export class MemoryAgentGateway implements AgentGateway {
       state: 'succeeded',
       result: { manifest, bytesRead, bytesSent: disks.reduce((a, d) => a + d.bytes_sent, 0), durationMs: manifest.duration_ms },
     });
+  }
+
+  private targets(req: AgentBackupRequest): { target: string; size: number }[] {
+    const known = this.opts.disksOf?.(req) ?? [];
+    const size = (t: string) => known.find((d) => d.target === t)?.size ?? this.diskSize;
+    if (req.disks?.length) return req.disks.map((t) => ({ target: t, size: size(t) }));
+    return known.length ? known : [{ target: 'vda', size: this.diskSize }];
   }
 
   private release(job: Job): void {

@@ -21,15 +21,15 @@ function check<S extends z.ZodType>(schema: S, what: string, value: unknown): z.
   return r.data;
 }
 
-/** Validates the JSON body (an empty body is `{}`, so all-optional bodies may be left out). */
-export const zJson = <S extends z.ZodType>(schema: S) => validator('json', async (_value, c): Promise<z.output<S>> => {
-  const text = await c.req.text();
-  if (text.trim() === '') return check(schema, 'body', {});
+/**
+ * Validates the JSON body. Hono parses an application/json body (malformed JSON: 400); any
+ * other body is refused (415), and no body at all is `{}` (so all-optional bodies may be left out).
+ */
+export const zJson = <S extends z.ZodType>(schema: S) => validator('json', async (value, c): Promise<z.output<S>> => {
   const type = (c.req.header('content-type') ?? '').split(';')[0].trim();
-  if (!JSON_TYPE.test(type)) throw new ApiError(415, 'unsupported_media_type', `send the body as application/json (got ${type || 'no content-type'})`);
-  let json: unknown;
-  try { json = JSON.parse(text); } catch (e) { throw badRequest(`the body is not valid JSON: ${(e as Error).message}`); }
-  return check(schema, 'body', json);
+  if (JSON_TYPE.test(type)) return check(schema, 'body', value);
+  if ((await c.req.text()).trim() !== '') throw new ApiError(415, 'unsupported_media_type', `send the body as application/json (got ${type || 'no content-type'})`);
+  return check(schema, 'body', {});
 });
 
 export const zQuery = <S extends z.ZodType>(schema: S) => validator('query', (value): z.output<S> => check(schema, 'query', value));

@@ -25,6 +25,7 @@ import type { CloudStackApi } from '../cloudstack/port.ts';
 import type { BackupJob, JobStatus } from '../../db/schema.ts';
 import { StoreError, type JobPatch, type Store } from '../../db/store.ts';
 import { AgentGatewayError, type AgentGateway, type AgentJobStatus, type AgentProgress } from '../agents/port.ts';
+import { deviceOfTarget } from '../agents/targets.ts';
 import { sleep } from '../lib/sleep.ts';
 import type { RequestedMode } from '../policy/decide.ts';
 import { JobError } from './errors.ts';
@@ -334,7 +335,8 @@ export class JobRunner {
       const volumeIds: Record<number, string> = {};
       const disks = await store.vms.disks(job.platformVmId);
       for (const d of m.disks) {
-        const vol = disks.find((x) => x.deviceId === (typeof d.device_id === 'number' ? d.device_id : d.index));
+        const device = typeof d.device_id === 'number' ? d.device_id : deviceOfTarget(d.target);
+        const vol = disks.find((x) => x.deviceId === device);
         if (vol) volumeIds[d.index] = vol.id;
       }
       const bytesRead = m.disks.reduce((a, d) => a + d.bytes_read, 0);

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { openStore } from '../../db/open.ts';
 import type { Store } from '../../db/store.ts';
 import { MemoryAgentGateway } from '../agents/memory.ts';
-import type { AgentGateway } from '../agents/port.ts';
+import type { AgentBackupRequest, AgentGateway } from '../agents/port.ts';
+import { targetOfDevice } from '../agents/targets.ts';
 import { signApiRequest } from '../auth/request-signature.ts';
 import { createSimulator, type Simulator } from '../cloudstack-sim/app.ts';
 import { defaultState, newKey, parseSimState, type SimState } from '../cloudstack-sim/state.ts';
@@ -59,6 +60,12 @@ export function testWorld(): SimState {
   });
 }
 
+/** The in-memory agent's view of a simulator VM's disks: its volumes' device ids as libvirt targets. */
+export function disksOf(sim: Simulator): (req: AgentBackupRequest) => { target: string; size: number }[] {
+  return (req) => sim.state.volumes.filter((v) => v.vmId === req.vmId).sort((a, b) => (a.deviceId ?? 0) - (b.deviceId ?? 0))
+    .map((v) => ({ target: targetOfDevice(v.deviceId ?? 0), size: v.size }));
+}
+
 export interface Fixture {
   dir: string;
   dbPath: string;
@@ -88,7 +95,7 @@ export async function makeFixture(o: {
   const dir = mkdtempSync(path.join(tmpdir(), 'sendense-cp-'));
   const dbPath = path.join(dir, 'sendense.db');
   const sim = createSimulator({ state: o.state ?? testWorld(), asyncDelayMs: 5 });
-  const memory = o.gateway ? undefined : new MemoryAgentGateway({ tickMs: 5 });
+  const memory = o.gateway ? undefined : new MemoryAgentGateway({ tickMs: 5, disksOf: disksOf(sim) });
   const gateway = o.gateway ?? memory!;
   let store = openStore(dbPath);
   await store.repositories.sync([{ name: 'repo1', url: REPO_URL, kind: 'ssh', isDefault: true, capacityBytes: 2 ** 40 }]);

@@ -1,0 +1,190 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PointManifest } from '../agent/repository/manifest.ts';
+import { openDatabase, createSqliteStore } from './open.ts';
+import type { NewBackupJob } from './schema.ts';
+import { StoreError, type Store } from './store.ts';
+
+const VM = 'a1b2c3d4-0000-4000-8000-000000000001';
+const sha = (c: string) => c.repeat(64);
+
+function manifest(id: string, type: 'full' | 'incremental', parent: string | null, vm = VM): PointManifest {
+  const t = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(9, 11)}:${id.slice(11, 13)}:${id.slice(13, 15)}.000Z`;
+  return {
+    format: 'sendense-point', version: 1, id, vm_uuid: vm, type, reason: type, parent, created_at: t, started_at: t, finished_at: t,
+    duration_ms: 10, consistency: 'crash', vm_state: 'running', agent: { host: 'kvm1', version: 'test' },
+    disks: [{
+      index: 0, target: 'vda', type, reason: type, image: `${type === 'full' ? 'full' : 'incr'}-${id}.qcow2`, backing: null, checkpoint: `sendense-${id}`,
+      virtual_size: 1000, file_size: 300, bytes_read: 400, bytes_written: 250, bytes_sent: 310, data_clusters: 4, zero_clusters: 0,
+      sums: 'x.sums', block_size: 1_048_576, content_sha256: sha('a'), file_sha256: { header: sha('b'), body: sha('c') },
+    }],
+  };
+}
+
+describe('SQLite Store', () => {
+  let dir: string;
+  let file: string;
+  let store: Store;
+  let repoId: string;
+
+  const job = (over: Partial<NewBackupJob> = {}): NewBackupJob => ({
+    id: crypto.randomUUID(), platformVmId: VM, type: 'full', typeReason: 'test', trigger: 'manual', repositoryId: repoId,
+    status: 'running', queuedAt: new Date(), ...over,
+  });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'sendense-db-'));
+    file = path.join(dir, 'sub', 'cp.db');
+    store = createSqliteStore(openDatabase(file));
+    [{ id: repoId }] = await store.repositories.sync([{ name: 'r1', url: 'ssh://u@h/p', kind: 'ssh', isDefault: true }]);
+  });
+  afterEach(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  it('opens with WAL, foreign keys and a busy timeout, migrations applied once', () => {
+    const h = openDatabase(file);
+    try {
+      expect(h.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(h.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
+      expect(h.sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
+      const tables = h.sqlite.prepare("select name from sqlite_master where type='table' order by name").all().map((r) => (r as { name: string }).name);
+      expect(tables).toEqual(expect.arrayContaining([
+        'audit_log', 'backup_jobs', 'chains', 'cloudstack_agents', 'cloudstack_hosts', 'cloudstack_vms', 'disks', 'policies',
+        'policy_assignments', 'repositories', 'restore_point_disks', 'restore_points', 'restores', '__drizzle_migrations',
+      ]));
+      expect(h.sqlite.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({ n: 1 });
+      const cols = h.sqlite.prepare('pragma table_info(backup_jobs)').all().map((r) => (r as { name: string }).name);
+      expect(cols).toEqual(expect.arrayContaining(['source_platform', 'platform_vm_id', 'kvm_host_id', 'agent_job_id']));
+    } finally { h.close(); }
+  });
+
+  it('a foreign key is enforced: a job needs its repository', async () => {
+    await expect(store.jobs.create(job({ repositoryId: 'nope' }))).rejects.toBeInstanceOf(StoreError);
+  });
+
+  it('VMs: upsert, rename, scope filters, removal and return, disks replaced', async () => {
+    const at = new Date('2025-01-01T00:00:00Z');
+    const base = { state: 'Running', account: 'alice', domainId: 'd1', lastSeenAt: at };
+    await store.vms.upsert([{ id: VM, name: 'web-1', ...base }, { id: 'vm-2', name: 'db-1', ...base, account: 'bob' }, { id: 'vm-3', name: 'x', ...base, domainId: 'd2' }]);
+    await store.vms.upsert([{ id: VM, name: 'web-renamed', ...base }]);
+    expect((await store.vms.get(VM))?.name).toBe('web-renamed');
+    expect((await store.vms.list({ scope: { kind: 'account', domainId: 'd1', account: 'alice' } })).map((v) => v.id)).toEqual([VM]);
+    expect(await store.vms.count({ scope: { kind: 'domains', domainIds: ['d1'] } })).toBe(2);
+    expect(await store.vms.count({ scope: { kind: 'domains', domainIds: [] } })).toBe(0);
+    expect((await store.vms.list({ search: 'RENAM' })).map((v) => v.id)).toEqual([VM]);
+    expect(await store.vms.list({ search: '%' })).toEqual([]);
+    await store.vms.markRemoved(['vm-2'], at);
+    expect(await store.vms.count()).toBe(2);
+    expect(await store.vms.count({ includeRemoved: true })).toBe(3);
+    await store.vms.upsert([{ id: 'vm-2', name: 'db-1', ...base }]);
+    expect((await store.vms.get('vm-2'))?.removedAt).toBeNull();
+
+    const disk = (id: string, deviceId: number) => ({ id, vmId: VM, deviceId, name: id, type: 'DATADISK', sizeBytes: 10, lastSeenAt: at });
+    await store.vms.replaceDisks(VM, [disk('v1', 0), disk('v2', 1)], at);
+    await store.vms.replaceDisks(VM, [disk('v1', 0)], at);
+    expect((await store.vms.disks(VM)).map((d) => d.id)).toEqual(['v1']);
+  });
+
+  it('jobs: compare-and-set on the status', async () => {
+    const j = await store.jobs.create(job({ status: 'queued' }));
+    expect(await store.jobs.update(j.id, { status: 'running' }, ['dispatching'])).toBeUndefined();
+    expect((await store.jobs.get(j.id))?.status).toBe('queued');
+    expect((await store.jobs.update(j.id, { status: 'dispatching' }, ['queued']))?.status).toBe('dispatching');
+    expect((await store.jobs.unfinished()).map((x) => x.id)).toEqual([j.id]);
+    expect((await store.jobs.countByStatus()).dispatching).toBe(1);
+  });
+
+  it('points: a full opens a chain, an incremental must build on its head, a dead job records nothing', async () => {
+    const j1 = await store.jobs.create(job());
+    const p1 = await store.points.record({
+      jobId: j1.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250101-000000', 'full', null),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'new' },
+    });
+    expect((await store.jobs.get(j1.id))?.status).toBe('succeeded');
+    let head = await store.points.chainHead(VM, repoId);
+    expect(head?.point.id).toBe(p1.id);
+    expect(head?.chain.length).toBe(1);
+
+    // an incremental whose parent is not the head: refused, nothing written, the job untouched
+    const j2 = await store.jobs.create(job());
+    await expect(store.points.record({
+      jobId: j2.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250101-010000', 'incremental', '20250101-000000'),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'extend', chainId: head!.chain.id, parentId: 'someone-else' },
+    })).rejects.toMatchObject({ code: 'conflict' });
+    expect((await store.jobs.get(j2.id))?.status).toBe('running');
+    expect(await store.points.countForVm(VM)).toBe(1);
+
+    const p2 = await store.points.record({
+      jobId: j2.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250101-010000', 'incremental', '20250101-000000'),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'extend', chainId: head!.chain.id, parentId: p1.id }, volumeIds: { 0: 'vol-1' },
+    });
+    expect(p2.parentId).toBe(p1.id);
+    head = await store.points.chainHead(VM, repoId);
+    expect(head?.chain.length).toBe(2);
+    expect(head?.disks[0].volumeId).toBe('vol-1');
+
+    // a failed job cannot get a point
+    const j3 = await store.jobs.create(job({ status: 'failed' }));
+    await expect(store.points.record({
+      jobId: j3.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250101-020000', 'full', null),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'new' },
+    })).rejects.toMatchObject({ code: 'conflict' });
+
+    // a new full closes the old chain
+    const j4 = await store.jobs.create(job());
+    await store.points.record({
+      jobId: j4.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250102-000000', 'full', null),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'new' },
+    });
+    head = await store.points.chainHead(VM, repoId);
+    expect(head?.chain.length).toBe(1);
+    expect(head?.chain.id).not.toBe(p1.chainId);
+    expect((await store.points.listForVm(VM)).map((p) => p.pointId)).toEqual(['20250102-000000', '20250101-010000', '20250101-000000']);
+    expect(await store.points.usage()).toEqual([{ repositoryId: repoId, sourcePlatform: 'cloudstack', points: 3, bytes: 900 }]);
+    expect(await store.points.total()).toEqual({ points: 3, bytes: 900 });
+    // the same point id twice in a repository: refused
+    const j5 = await store.jobs.create(job());
+    await expect(store.points.record({
+      jobId: j5.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250102-000000', 'full', null),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'new' },
+    })).rejects.toMatchObject({ code: 'conflict' });
+    expect((await store.points.chainHead(VM, repoId))?.point.pointId).toBe('20250102-000000');
+  });
+
+  it('policies: one assignment per target (moved on re-assign), cascade on delete', async () => {
+    const now = new Date();
+    const mk = (id: string, name: string) => store.policies.create({ id, name, schedule: '0 2 * * *', fullEvery: 7, maxChainLength: 30, retention: { keepLast: 7 }, createdAt: now, updatedAt: now });
+    await mk('p1', 'nightly');
+    await mk('p2', 'hourly');
+    await expect(mk('p3', 'nightly')).rejects.toMatchObject({ code: 'conflict' });
+    const a = await store.policies.assign({ policyId: 'p1', kind: 'vm', target: VM });
+    const b = await store.policies.assign({ policyId: 'p2', kind: 'vm', target: VM });
+    expect(b.policyId).toBe('p2');
+    expect(b.id).toBe(a.id);
+    expect(await store.policies.assignments('p1')).toEqual([]);
+    await store.policies.assign({ policyId: 'p2', kind: 'zone', target: 'z1' });
+    expect(await store.policies.delete('p2')).toBe(true);
+    expect(await store.policies.assignments()).toEqual([]);
+  });
+
+  it('agents: ensure keeps one row per host; heartbeats set status and time', async () => {
+    await store.agents.ensure({ hostId: 'h1', hostIp: '10.0.0.1', hostname: 'kvm1' });
+    await store.agents.ensure({ hostId: 'h1', hostIp: '10.0.0.2', hostname: 'kvm1' });
+    const at = new Date('2025-01-01T00:00:00Z');
+    await store.agents.heartbeat('h1', { status: 'active', at, version: '1.2', capabilities: { backup: true } });
+    const [a] = await store.agents.list();
+    expect(a).toMatchObject({ hostIp: '10.0.0.2', status: 'active', agentVersion: '1.2', capabilities: { backup: true } });
+    expect(a.lastHeartbeatAt?.toISOString()).toBe(at.toISOString());
+    await store.agents.heartbeat('h1', { status: 'inactive', at: new Date(), message: 'no link' });
+    expect((await store.agents.getByHost('h1'))).toMatchObject({ status: 'inactive', statusMessage: 'no link', lastHeartbeatAt: at });
+  });
+
+  it('survives a reopen: the data is in the file', async () => {
+    await store.audit.append({ at: new Date(), actor: 'alice', via: 'token', action: 'backup.start', outcome: 'ok', targetType: 'vm', targetId: VM });
+    store.close();
+    store = createSqliteStore(openDatabase(file));
+    expect((await store.audit.list({ targetId: VM })).map((e) => e.action)).toEqual(['backup.start']);
+    expect((await store.repositories.getDefault())?.id).toBe(repoId);
+  });
+});
