@@ -72,7 +72,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => {});
     await cleanupRun(runId()).catch(() => {});
-    await stopLibvirt(daemons);
+    if (!process.env.SENDENSE_LAB_KEEP_DAEMONS) await stopLibvirt(daemons);
     say('cleaned up: VM, sshd and the daemons it started');
   }
 }
