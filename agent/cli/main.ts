@@ -13,6 +13,7 @@ Usage:
   sendense-agent restore --repo TARGET --vm-id UUID --disk vda [--point ID] --to PATH [--format qcow2|raw]
   sendense-agent verify  --repo TARGET --vm-id UUID [--point ID]
   sendense-agent list    --repo TARGET [--vm-id UUID] [--json]
+  sendense-agent serve   [--socket PATH] [--journal DIR]   the daemon the control plane reaches over SSH
   sendense-agent --help | --version
 
 TARGET is a directory or ssh://user@host[:port]/path (key auth, host key pinned from known_hosts).
