@@ -25,6 +25,7 @@ describe('job state machine', () => {
 
   it('allowedFrom gives the compare-and-set guard', () => {
     expect(allowedFrom('fail').sort()).toEqual(['cancelling', 'dispatching', 'queued', 'running']);
+    expect(allowedFrom('requeue')).toEqual(['dispatching']);
     expect(allowedFrom('succeed').sort()).toEqual(['cancelling', 'running']);
     expect(allowedFrom('cancel').sort()).toEqual(['dispatching', 'queued', 'running']);
   });

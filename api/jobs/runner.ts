@@ -228,6 +228,12 @@ export class JobRunner {
     if (!repository) { await this.fail(job.id, 'plan_failed', `repository ${job.repositoryId} no longer exists`); return; }
     const dispatched = await this.set(job.id, { kvmHostId: vm.host.id, type: plan.decision.type, typeReason: plan.decision.reason }, ['dispatching', 'cancelling']);
     if (!dispatched) return;
+    if (dispatched.status === 'dispatching' && vm.host.id !== job.kvmHostId
+      && (await this.deps.store.jobs.count({ hostId: vm.host.id, status: ACTIVE })) > this.perHostLimit) {
+      // the VM is on a host that is already at its limit (a stopped VM's host is known only now): wait in the queue
+      if (await this.set(job.id, { status: 'queued' }, allowedFrom('requeue'))) this.pump();
+      return;
+    }
     if (dispatched.status === 'cancelling') {
       await this.set(job.id, { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before the agent started it' }, ['cancelling'])
         .then((j) => j && this.auditEnd(j));

@@ -4,7 +4,9 @@
  * agent of the VM's host; once the agent accepted it, it is running with an agent job id, and
  * ends succeeded (its point recorded in the same transaction), failed (why, and no point) or
  * cancelled. A cancel of a queued job ends it at once; of a dispatched one, it asks the agent
- * (cancelling) and the agent's answer ends it.
+ * (cancelling) and the agent's answer ends it. A dispatched job goes back to the queue (requeue)
+ * when CloudStack places its VM on a host that is already at its limit (a stopped VM's host is
+ * only known then).
  *
  *   queued ──dispatch──▶ dispatching ──accepted──▶ running ──succeed──▶ succeeded
  *     │                     │                        │  └──fail──▶ failed
@@ -13,11 +15,11 @@
  */
 import type { JobStatus } from '../../db/schema.ts';
 
-export type JobEvent = 'dispatch' | 'accepted' | 'succeed' | 'fail' | 'cancel' | 'cancelled';
+export type JobEvent = 'dispatch' | 'requeue' | 'accepted' | 'succeed' | 'fail' | 'cancel' | 'cancelled';
 
 const NEXT: Record<JobStatus, Partial<Record<JobEvent, JobStatus>>> = {
   queued: { dispatch: 'dispatching', cancel: 'cancelled', fail: 'failed' },
-  dispatching: { accepted: 'running', cancel: 'cancelling', fail: 'failed' },
+  dispatching: { requeue: 'queued', accepted: 'running', cancel: 'cancelling', fail: 'failed' },
   running: { succeed: 'succeeded', fail: 'failed', cancel: 'cancelling', cancelled: 'cancelled' },
   cancelling: { accepted: 'cancelling', succeed: 'succeeded', fail: 'failed', cancelled: 'cancelled' },
   succeeded: {},
