@@ -1,0 +1,166 @@
+/**
+ * @layer adapter
+ * The AgentGateway over the real agent: one reconnecting SSH link per KVM host (agent/link:
+ * host key pinned, HTTP to the daemon's unix socket through streamlocal forwarding — no port
+ * opens on the host), the daemon's job records mapped onto the control plane's port.
+ */
+import { agentJson, agentLink, AgentApiError, isUnreachable, jobEvents, LinkError, type ReconnectingAgentLink } from '../../agent/link/index.ts';
+import type { JobProgress, JobRecord } from '../../agent/link/index.ts';
+import type { Health } from '../../agent/daemon/service.ts';
+import {
+  AgentGatewayError, type AgentBackupRequest, type AgentGateway, type AgentHealth, type AgentJobEvent, type AgentJobStatus,
+  type AgentProgress, type GatewayCallOptions,
+} from './port.ts';
+
+/** How the control plane reaches one host's agent. */
+export interface AgentHostAccess {
+  host: string;
+  port?: number;
+  username: string;
+  identityFile: string;
+  knownHostsFile: string;
+  socketPath?: string;
+  /** the repository's SSH key and known_hosts ON THE AGENT HOST (passed with every backup) */
+  repoIdentity?: string;
+  repoKnownHosts?: string;
+}
+
+export interface LinkGatewayOptions {
+  /** the access for a CloudStack host id; undefined when the host has no agent */
+  access(hostId: string): AgentHostAccess | undefined | Promise<AgentHostAccess | undefined>;
+}
+
+function progressOf(p: JobProgress | undefined): AgentProgress | undefined {
+  if (!p) return undefined;
+  return { disk: p.disk ?? '', diskIndex: p.diskIndex ?? 0, disks: p.disks ?? 1, bytesRead: p.bytesDone, bytesToRead: p.bytesTotal, bytesWritten: p.bytesWritten ?? 0 };
+}
+
+function statusOf(job: JobRecord): AgentJobStatus {
+  const s: AgentJobStatus = { agentJobId: job.id, state: job.state, progress: progressOf(job.progress), startedAt: job.startedAt, finishedAt: job.finishedAt };
+  if (job.error) s.error = job.error;
+  if (job.kind === 'backup' && job.state === 'succeeded' && job.result) {
+    if (!job.result.manifest) throw new AgentGatewayError('protocol', `job ${job.id} succeeded but its result carries no manifest (point ${job.result.pointId})`);
+    s.result = { manifest: job.result.manifest, bytesRead: job.result.bytesRead, bytesSent: job.result.bytesSent, durationMs: job.result.durationMs };
+  }
+  return s;
+}
+
+function mapError(e: unknown, what: string, signal?: AbortSignal): AgentGatewayError {
+  if (e instanceof AgentGatewayError) return e;
+  if (signal?.aborted) return new AgentGatewayError('aborted', `${what}: aborted`, { cause: e });
+  if (e instanceof LinkError) return new AgentGatewayError(isUnreachable(e.code) ? 'unreachable' : 'unreachable', `${what}: ${e.message}`, { cause: e });
+  if (e instanceof AgentApiError) {
+    if (e.status === 404) return new AgentGatewayError('unknown_job', `${what}: ${e.message}`, { cause: e });
+    if (e.status === 409 || e.status === 400) return new AgentGatewayError('rejected', `${what}: ${e.message}`, { cause: e });
+    if (e.status >= 500) return new AgentGatewayError('unreachable', `${what}: the agent answered ${e.status}: ${e.message}`, { cause: e });
+    return new AgentGatewayError('protocol', `${what}: ${e.message}`, { cause: e });
+  }
+  const name = (e as Error)?.name;
+  if (name === 'AbortError') return new AgentGatewayError('aborted', `${what}: aborted`, { cause: e });
+  return new AgentGatewayError('unreachable', `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+export function createLinkGateway(o: LinkGatewayOptions): AgentGateway & { close(): Promise<void>; link(hostId: string): Promise<ReconnectingAgentLink> } {
+  const links = new Map<string, { key: string; link: ReconnectingAgentLink }>();
+
+  async function accessOf(hostId: string): Promise<AgentHostAccess> {
+    const a = await o.access(hostId);
+    if (!a) throw new AgentGatewayError('unreachable', `host ${hostId} has no agent configured (no SSH access known for it)`);
+    return a;
+  }
+
+  async function link(hostId: string): Promise<ReconnectingAgentLink> {
+    const a = await accessOf(hostId);
+    const key = JSON.stringify([a.host, a.port, a.username, a.identityFile, a.knownHostsFile, a.socketPath]);
+    const have = links.get(hostId);
+    if (have && have.key === key) return have.link;
+    if (have) await have.link.close().catch(() => {});
+    const l = agentLink({ host: a.host, port: a.port, username: a.username, identityFile: a.identityFile, knownHostsFile: a.knownHostsFile, ...(a.socketPath ? { socketPath: a.socketPath } : {}) });
+    links.set(hostId, { key, link: l });
+    return l;
+  }
+
+  async function call<T>(hostId: string, what: string, opts: GatewayCallOptions | undefined, fn: (l: ReconnectingAgentLink) => Promise<T>): Promise<T> {
+    if (opts?.signal?.aborted) throw new AgentGatewayError('aborted', `${what}: aborted`, { cause: opts.signal.reason });
+    try {
+      return await fn(await link(hostId));
+    } catch (e) {
+      throw mapError(e, `[agent-gateway] host ${hostId}: ${what}`, opts?.signal);
+    }
+  }
+
+  return {
+    link,
+    async startBackup(hostId, req: AgentBackupRequest, opts) {
+      const a = await accessOf(hostId).catch((e) => { throw mapError(e, `host ${hostId}`); });
+      return call(hostId, `backup of ${req.domain}`, opts, async (l) => {
+        const res = await l.client.v1.backups.$post({
+          json: {
+            domain: req.domain, vmId: req.vmId, mode: req.mode, disks: req.disks, quiesce: req.quiesce ?? false,
+            repo: req.repository, requestId: req.requestId, sourcePlatform: 'cloudstack',
+            ...(a.repoIdentity ? { identity: a.repoIdentity } : {}), ...(a.repoKnownHosts ? { knownHosts: a.repoKnownHosts } : {}),
+            ...(req.platformMetadata ? { platformMetadata: req.platformMetadata } : {}),
+          },
+        }, { init: { signal: opts?.signal } });
+        const { job } = await agentJson(res) as { job: JobRecord };
+        return { agentJobId: job.id };
+      });
+    },
+    async jobStatus(hostId, agentJobId, opts) {
+      return call(hostId, `job ${agentJobId}`, opts, async (l) => {
+        const res = await l.client.v1.jobs[':id'].$get({ param: { id: agentJobId } }, { init: { signal: opts?.signal } });
+        const { job } = await agentJson(res) as { job: JobRecord };
+        return statusOf(job);
+      });
+    },
+    events(hostId, agentJobId, opts): AsyncIterable<AgentJobEvent> {
+      return {
+        [Symbol.asyncIterator]: async function* () {
+          const res = await call(hostId, `events of job ${agentJobId}`, opts, async (l) => {
+            const r = await l.client.v1.jobs[':id'].events.$get({ param: { id: agentJobId } }, { init: { signal: opts?.signal } });
+            if (!r.ok) await agentJson(r);
+            return r;
+          });
+          try {
+            for await (const e of jobEvents(res)) {
+              opts?.signal?.throwIfAborted();
+              if (e.type === 'progress') {
+                const p = progressOf(e.progress);
+                if (p) yield { type: 'progress', progress: p };
+              } else {
+                yield { type: 'state', status: statusOf(e.job) };
+                if (e.type === 'done') return;
+              }
+            }
+          } catch (e) {
+            throw mapError(e, `[agent-gateway] host ${hostId}: events of job ${agentJobId}`, opts?.signal);
+          }
+          if (!opts?.signal?.aborted) throw new AgentGatewayError('unreachable', `host ${hostId}: the event stream of job ${agentJobId} ended before the job did`);
+        },
+      };
+    },
+    async cancel(hostId, agentJobId, opts) {
+      await call(hostId, `cancel of job ${agentJobId}`, opts, async (l) => {
+        const res = await l.client.v1.jobs[':id'].cancel.$post({ param: { id: agentJobId } }, { init: { signal: opts?.signal } });
+        try {
+          await agentJson(res);
+        } catch (e) {
+          // cancelling a job that already finished is a no-op (the port's contract)
+          if (e instanceof AgentApiError && e.status === 409 && e.code === 'finished') return;
+          throw e;
+        }
+      });
+    },
+    async health(hostId, opts): Promise<AgentHealth> {
+      return call(hostId, 'health', opts, async (l) => {
+        const res = await l.client.v1.health.$get({}, { init: { signal: opts?.signal } });
+        const h = await agentJson(res) as Health;
+        return { hostname: h.hostname, version: h.version, capabilities: { ...h.capabilities, ok: h.ok, problems: h.problems, jobs: h.jobs }, sshKeyFingerprint: l.hostKeyFingerprint };
+      });
+    },
+    async close() {
+      for (const { link: l } of links.values()) await l.close().catch(() => {});
+      links.clear();
+    },
+  };
+}
