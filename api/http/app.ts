@@ -287,10 +287,12 @@ export function createApp(deps: AppDeps) {
           let seq = 1;
           while (!isTerminal(last.status) && !stream.aborted) {
             if (pending.length === 0) {
+              let timer: ReturnType<typeof setTimeout> | undefined;
               await new Promise<void>((r) => {
                 wake = r;
-                setTimeout(r, deps.sseKeepAliveMs ?? 15_000);
+                timer = setTimeout(r, deps.sseKeepAliveMs ?? 15_000);
               });
+              clearTimeout(timer);
               wake = undefined;
               if (pending.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
               continue;

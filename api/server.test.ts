@@ -1,0 +1,97 @@
+/**
+ * `sendense serve` end to end: the real bin as a subprocess, a config file and environment
+ * variables, the CloudStack simulator served on loopback, the in-memory agent (agents.simulate);
+ * sign in, list, back up, stop with SIGTERM, start again on the same database.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run } from '../agent/system/run.ts';
+import { createSimulator } from './cloudstack-sim/app.ts';
+import { serveSimulator } from './cloudstack-sim/serve.ts';
+
+const BIN = path.resolve(import.meta.dirname, 'bin/sendense.mjs');
+const dir = mkdtempSync(path.join(tmpdir(), 'sendense-serve-'));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function start(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no listening line in 60 s: ${out}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) { clearTimeout(t); resolve({ child, url: m[1], output: () => out }); }
+    });
+    child.once('exit', (code) => { clearTimeout(t); reject(new Error(`exited ${code}: ${out}`)); });
+  });
+}
+
+const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
+
+describe('sendense serve', () => {
+  it('serves the API from a config file and the environment, and restarts on the same database', async () => {
+    const sim = createSimulator({ asyncDelayMs: 20 });
+    const served = await serveSimulator(sim);
+    try {
+      const config = path.join(dir, 'sendense.json');
+      writeFileSync(config, JSON.stringify({
+        listen: { host: '127.0.0.1', port: 0 },
+        database: { path: path.join(dir, 'db', 'sendense.db') },
+        cloudstack: { endpoint: 'http://127.0.0.1:1/client/api', apiKey: 'from-file', secretKey: 'from-file' },
+        repositories: [{ name: 'repo1', url: 'ssh://sendense-repo@127.0.0.1/srv/sendense', capacityBytes: 1e12 }],
+        agents: { simulate: true },
+        auth: { tokenSecret: 'a-long-enough-secret-for-the-tokens-0123' },
+      }));
+      // the environment wins: the real endpoint and keys come from it
+      const env = { SENDENSE_CS_ENDPOINT: served.endpoint, SENDENSE_CS_API_KEY: sim.adminKeys.apiKey, SENDENSE_CS_SECRET_KEY: sim.adminKeys.secretKey };
+      const a = await start(['--config', config], env);
+      expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
+      const login = await fetch(`${a.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'password' }) });
+      expect(login.status).toBe(200);
+      const { token } = (await login.json()) as { token: string };
+      const auth = { authorization: `Bearer ${token}` };
+      const vms = (await (await fetch(`${a.url}/api/v1/vms`, { headers: auth })).json()) as { total: number; items: { id: string; name: string }[] };
+      expect(vms.total).toBe(3);
+      const web = vms.items.find((v) => v.name === 'web-1')!;
+      const job = (await (await fetch(`${a.url}/api/v1/vms/${web.id}/backups`, { method: 'POST', headers: auth })).json()) as { id: string };
+      const events = await (await fetch(`${a.url}/api/v1/jobs/${job.id}/events`, { headers: auth })).text();
+      expect(events).toMatch(/event: end\ndata: \{"status":"succeeded"\}/);
+      const t0 = Date.now();
+      a.child.kill('SIGTERM');
+      expect(await exited(a.child)).toBe(0);
+      // nothing keeps the process alive after a stop (timers, SSE keep-alives)
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(a.output()).toMatch(/in-memory agent/);
+
+      // again on the same file: the token (same secret) and the point are still good
+      const b = await start(['--config', config], env);
+      const points = (await (await fetch(`${b.url}/api/v1/vms/${web.id}/restore-points`, { headers: auth })).json()) as { total: number };
+      expect(points.total).toBe(1);
+      b.child.kill('SIGINT');
+      expect(await exited(b.child)).toBe(0);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('a bad config exits 2 naming the problem; a missing file too', async () => {
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ cloudstack: { endpoint: 'nope' }, repositories: [] }));
+    const r = await run(process.execPath, [BIN, 'serve', '--config', bad], { okCodes: [2], timeoutMs: 60_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cloudstack\.endpoint: must be an http\(s\) URL/);
+    expect(r.stderr).toMatch(/repositories: name at least one repository/);
+    const missing = await run(process.execPath, [BIN, 'serve', '--config', path.join(dir, 'none.json')], { okCodes: [2], timeoutMs: 60_000 });
+    expect(missing.stderr).toMatch(/ENOENT/);
+  });
+});
