@@ -346,7 +346,8 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
     // the watchdog: never leave a job running, a VM frozen or paused, or a partial file
     for (const s of sources) await s.close().catch(() => {});
     if (frozen) await hv.guestAgentThaw(dom.name, 10_000).catch(() => {});
-    if (running) {
+    // on success the job was ended before the commit; on any failure end it now, whatever state it is in
+    if (running && !committed) {
       await hv.abortJob(dom.name).catch((e) => log(`ending the backup job failed: ${(e as Error).message}`));
       if (dom.state === 'running' && (await hv.isPaused(dom.name).catch(() => false))) {
         log(`${dom.name} was left paused: resuming it`);

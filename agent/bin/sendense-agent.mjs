@@ -3,4 +3,8 @@
 import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('../cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// exit as soon as the answer is out: an idle SSH connection or timer must not keep a finished
+// command waiting (long-running commands such as serve only resolve when they are done)
+process.exitCode = code;
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -5,7 +5,7 @@
 import { runBackup } from '../backup/backup.ts';
 import type { Mode } from '../backup/decide.ts';
 import { oneOf, parse } from './args.ts';
-import { agentDeps, withSignals } from './deps.ts';
+import { agentDeps, debugLog, withSignals } from './deps.ts';
 import { human, progressBar } from './progress.ts';
 
 export async function backupCommand(argv: string[]): Promise<number> {
@@ -15,8 +15,11 @@ export async function backupCommand(argv: string[]): Promise<number> {
     json: { type: 'boolean' }, 'in-flight': { type: 'string' },
   }, ['domain', 'repo']);
   const mode = oneOf<Mode>('mode', o.mode, ['auto', 'full', 'incremental'], 'auto');
+  const debug = debugLog();
+  debug('command line parsed');
   return withSignals(async (signal) => {
     const deps = await agentDeps({ repo: o.repo!, identity: o.identity, knownHosts: o['known-hosts'], signal });
+    debug('repository target open');
     const bar = o.json ? undefined : progressBar(`backup ${o.domain}`);
     try {
       const r = await runBackup(deps, {
@@ -37,7 +40,8 @@ export async function backupCommand(argv: string[]): Promise<number> {
       return 0;
     } finally {
       bar?.end();
-      await deps.close();
+      // not awaited: the process exits once the answer is printed; the host sees the connection end
+      void deps.close();
     }
   }, o.json);
 }
