@@ -9,6 +9,7 @@ import { startLibvirt, stopLibvirt, type StartedDaemons } from './daemons.ts';
 import { cleanupRun, cleanupStale } from './cleanup.ts';
 import { runId } from './paths.ts';
 import { log } from './log.ts';
+import { bundleAgent } from '../../packaging/bundle.ts';
 
 let started: StartedDaemons | undefined;
 
@@ -17,6 +18,8 @@ export async function setup(): Promise<void> {
   process.env.SENDENSE_LAB_RUN = String(process.pid);
   const t0 = Date.now();
   ensurePackages();
+  // tests spawn the real CLI: keep its bundle current (a stale one would not be used, but is slower)
+  await bundleAgent();
   started = await startLibvirt();
   await cleanupStale(runId());
   log(`ready in ${Date.now() - t0} ms (run ${runId()}; started: ${started.started.join(', ') || 'nothing, already running'})`);
