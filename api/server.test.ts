@@ -66,6 +66,10 @@ describe('sendense serve', () => {
       const job = (await (await fetch(`${a.url}/api/v1/vms/${web.id}/backups`, { method: 'POST', headers: auth })).json()) as { id: string };
       const events = await (await fetch(`${a.url}/api/v1/jobs/${job.id}/events`, { headers: auth })).text();
       expect(events).toMatch(/event: end\ndata: \{"status":"succeeded"\}/);
+      // the simulated agent sees the VM's disks as discovered: the next backup is an incremental
+      const second = (await (await fetch(`${a.url}/api/v1/vms/${web.id}/backups`, { method: 'POST', headers: auth })).json()) as { id: string; type: string };
+      expect(second.type).toBe('incremental');
+      expect(await (await fetch(`${a.url}/api/v1/jobs/${second.id}/events`, { headers: auth })).text()).toMatch(/"status":"succeeded"/);
       const t0 = Date.now();
       a.child.kill('SIGTERM');
       expect(await exited(a.child)).toBe(0);
@@ -76,7 +80,7 @@ describe('sendense serve', () => {
       // again on the same file: the token (same secret) and the point are still good
       const b = await start(['--config', config], env);
       const points = (await (await fetch(`${b.url}/api/v1/vms/${web.id}/restore-points`, { headers: auth })).json()) as { total: number };
-      expect(points.total).toBe(1);
+      expect(points.total).toBe(2);
       b.child.kill('SIGINT');
       expect(await exited(b.child)).toBe(0);
     } finally {

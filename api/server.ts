@@ -15,6 +15,7 @@ import { openStore } from '../db/open.ts';
 import type { Store } from '../db/store.ts';
 import { MemoryAgentGateway } from './agents/memory.ts';
 import type { AgentGateway } from './agents/port.ts';
+import { targetOfDevice } from './agents/targets.ts';
 import { createNodeFetch } from './cloudstack/node-fetch.ts';
 import type { HttpFetch } from './cloudstack/port.ts';
 import type { Config } from './config.ts';
@@ -73,7 +74,10 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
     let gateway: AgentGateway;
     if (config.agents.simulate) {
       log('[serve] agents.simulate: backups run on an in-memory agent (fake restore points, for demos only)');
-      gateway = new MemoryAgentGateway({ tickMs: 200 });
+      gateway = new MemoryAgentGateway({
+        tickMs: 200,
+        disksOf: async (req) => (await store.vms.disks(req.vmId)).map((d) => ({ target: targetOfDevice(d.deviceId), size: d.sizeBytes })),
+      });
     } else if (deps.gateway) {
       gateway = deps.gateway(config, store);
     } else {

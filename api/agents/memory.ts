@@ -29,6 +29,11 @@ export interface MemoryAgentScript {
   ticks?: number;
 }
 
+export interface MemoryDisk {
+  target: string;
+  size: number;
+}
+
 export interface MemoryAgentOptions {
   /** ms between progress steps (default 10) */
   tickMs?: number;
@@ -40,14 +45,15 @@ export interface MemoryAgentOptions {
   incrementalShare?: number;
   version?: string;
   clock?: () => number;
-  /** the disks of a VM (libvirt target, virtual size) when the request names none (default: vda of `diskSize`) */
-  disksOf?: (req: AgentBackupRequest) => { target: string; size: number }[];
+  /** the disks of a VM (libvirt target, virtual size), asked when a job starts (default: vda of `diskSize`) */
+  disksOf?: (req: AgentBackupRequest) => MemoryDisk[] | Promise<MemoryDisk[]>;
   script?: (hostId: string, req: AgentBackupRequest) => MemoryAgentScript | undefined;
 }
 
 interface Job {
   hostId: string;
   req: AgentBackupRequest;
+  disks: MemoryDisk[];
   status: AgentJobStatus;
   tick: number;
   ticks: number;
@@ -91,8 +97,12 @@ export class MemoryAgentGateway implements AgentGateway {
     if (busy) throw new AgentGatewayError('rejected', `[agent] ${req.domain} is already being backed up (job ${busy.status.agentJobId})`);
     const agentJobId = `mem-${hostId.slice(0, 8)}-${++this.seq}`;
     const script = this.opts.script?.(hostId, req);
+    const known = (await this.opts.disksOf?.(req)) ?? [];
+    const size = (t: string) => known.find((d) => d.target === t)?.size ?? this.diskSize;
+    const disks = req.disks?.length ? req.disks.map((t) => ({ target: t, size: size(t) }))
+      : known.length ? known : [{ target: 'vda', size: this.diskSize }];
     const job: Job = {
-      hostId, req, tick: 0, ticks: Math.max(1, script?.ticks ?? this.ticks), script, listeners: new Set(),
+      hostId, req, disks, tick: 0, ticks: Math.max(1, script?.ticks ?? this.ticks), script, listeners: new Set(),
       status: { agentJobId, state: 'queued', startedAt: new Date(this.clock()).toISOString() },
     };
     this.jobs.set(agentJobId, job);
@@ -233,7 +243,7 @@ export class MemoryAgentGateway implements AgentGateway {
   }
 
   private progress(job: Job): AgentProgress {
-    const disks = this.targets(job.req);
+    const disks = job.disks;
     const share = job.plan?.readShare ?? 1;
     const sizes = disks.map((d) => Math.round(d.size * share));
     const toRead = sizes.reduce((a, b) => a + b, 0);
@@ -251,7 +261,7 @@ export class MemoryAgentGateway implements AgentGateway {
     const id = nextFreePointId(new Date(now), taken);
     const started = job.status.startedAt ?? new Date(now).toISOString();
     const kind = plan.type === 'full' ? 'full' : 'incr';
-    const disks: PointDisk[] = this.targets(req).map(({ target, size }, index) => {
+    const disks: PointDisk[] = job.disks.map(({ target, size }, index) => {
       const parentDisk = plan.parent?.disks.find((d) => d.index === index);
       const readPerDisk = Math.round(size * plan.readShare);
       return {
@@ -280,13 +290,6 @@ export class MemoryAgentGateway implements AgentGateway {
       state: 'succeeded',
       result: { manifest, bytesRead, bytesSent: disks.reduce((a, d) => a + d.bytes_sent, 0), durationMs: manifest.duration_ms },
     });
-  }
-
-  private targets(req: AgentBackupRequest): { target: string; size: number }[] {
-    const known = this.opts.disksOf?.(req) ?? [];
-    const size = (t: string) => known.find((d) => d.target === t)?.size ?? this.diskSize;
-    if (req.disks?.length) return req.disks.map((t) => ({ target: t, size: size(t) }));
-    return known.length ? known : [{ target: 'vda', size: this.diskSize }];
   }
 
   private release(job: Job): void {
