@@ -111,7 +111,9 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {
     const s = seconds ?? def;
     if (s <= 0) return;
-    timers.push(new Cron('* * * * * *', { interval: s, protect: true, catch: (e: unknown) => log(`[${name}] ${(e as Error).message}`) }, async () => { await fn(); }));
+    timers.push(new Cron('* * * * * *', {
+      interval: s, protect: true, startAt: new Date(Date.now() + s * 1000), catch: (e: unknown) => log(`[${name}] ${(e as Error).message}`),
+    }, async () => { await fn(); }));
   };
 
   return {
