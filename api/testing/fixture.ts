@@ -22,7 +22,7 @@ import { targetOfDevice } from '../agents/targets.ts';
 import { signApiRequest } from '../auth/request-signature.ts';
 import { createSimulator, type Simulator } from '../cloudstack-sim/app.ts';
 import { defaultState, newKey, parseSimState, type SimState } from '../cloudstack-sim/state.ts';
-import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../control-plane.ts';
+import { createControlPlane, type ControlPlane, type ControlPlaneOptions, type StartOptions } from '../control-plane.ts';
 
 export const ENDPOINT = 'http://cloudstack.test/client/api';
 export const BASE = 'http://sendense.test';
@@ -91,6 +91,8 @@ export async function makeFixture(o: {
   gateway?: AgentGateway;
   options?: Partial<ControlPlaneOptions>;
   discover?: boolean;
+  /** periodic tasks (default: none, tests call them) */
+  start?: StartOptions;
 } = {}): Promise<Fixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'sendense-cp-'));
   const dbPath = path.join(dir, 'sendense.db');
@@ -107,7 +109,7 @@ export async function makeFixture(o: {
     ...o.options,
   });
   let cp = make(store);
-  await cp.start({ discoveryIntervalSeconds: 0, schedulerTickSeconds: 0, heartbeatSeconds: 0, discoverNow: o.discover ?? true });
+  await cp.start({ discoveryIntervalSeconds: 0, schedulerTickSeconds: 0, heartbeatSeconds: 0, discoverNow: o.discover ?? true, ...o.start });
 
   const f: Fixture = {
     dir, dbPath, sim, gateway, memory, cp, store,
