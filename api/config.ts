@@ -15,6 +15,7 @@
  *                       "capacityBytes": 10995116277760, "default": true } ],
  *   "agents":       { "user": "sendense", "port": 22, "identityFile": "/etc/sendense/id_ed25519",
  *                     "knownHostsFile": "/etc/sendense/known_hosts", "socketPath": "/run/sendense-agent/agent.sock",
+ *                     "repoIdentityFile": "/var/lib/sendense-agent/.ssh/id_ed25519 (on the KVM hosts)", "repoKnownHostsFile": "…",
  *                     "perHostConcurrency": 2, "heartbeatSeconds": 30, "simulate": false },
  *   "discovery":    { "intervalSeconds": 300 },
  *   "scheduler":    { "tickSeconds": 30 }
@@ -69,6 +70,9 @@ export const ConfigSchema = z.object({
     identityFile: z.string().min(1).optional(),
     knownHostsFile: z.string().min(1).optional(),
     socketPath: z.string().min(1).default('/run/sendense-agent/agent.sock'),
+    /** the repository's SSH key and known_hosts file on the KVM hosts (default: the agent user's ~/.ssh) */
+    repoIdentityFile: z.string().min(1).optional(),
+    repoKnownHostsFile: z.string().min(1).optional(),
     perHostConcurrency: z.number().int().min(1).max(64).default(2),
     heartbeatSeconds: seconds(30, 3600),
     simulate: z.boolean().default(false),

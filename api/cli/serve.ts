@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig } from '../config.ts';
 import { ServeError, startServer } from '../server.ts';
+import { linkGatewayFromConfig } from '../agents/link-from-config.ts';
 import type { Command } from './main.ts';
 
 export const SERVE_USAGE = `Usage: sendense serve [--config FILE]
@@ -40,7 +41,7 @@ export const serveCommand: Command = async (argv) => {
   }
   let running;
   try {
-    running = await startServer(config);
+    running = await startServer(config, { gateway: linkGatewayFromConfig });
   } catch (e) {
     process.stderr.write(`sendense serve: ${e instanceof ServeError ? e.message : (e as Error).stack ?? e}\n`);
     return 1;

@@ -5,7 +5,7 @@
  * directly, without SSH.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createAgentApp, type AgentApp } from '../../agent/daemon/app.ts';
@@ -92,6 +92,8 @@ export async function spawnDaemon(o: { dir: string; socketOwner?: string; concur
   const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
   let err = '';
   child.stderr!.on('data', (b) => { err += b; });
+  // a pid file in the run's directory: the lab's clean-up stops a daemon a crashed run left behind
+  writeFileSync(path.join(o.dir, 'agent.pid'), `${child.pid}\n`);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   let gone = false;
   void exited.then(() => { gone = true; });
