@@ -39,7 +39,16 @@ export interface RunResult {
   stderr: string;
 }
 
+const TRACE = Boolean(process.env.SENDENSE_TRACE_RUN);
+
 export function run(program: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (!TRACE) return runOnce(program, args, opts);
+  const t0 = performance.now();
+  const done = () => process.stderr.write(`[run +${Math.round(t0)}ms ${Math.round(performance.now() - t0)}ms] ${program} ${args.join(' ').slice(0, 120)}\n`);
+  return runOnce(program, args, opts).finally(done);
+}
+
+function runOnce(program: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       reject(new CommandError(program, args, null, 'SIGKILL', 'aborted before start', '', { cause: opts.signal.reason }));
