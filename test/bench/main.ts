@@ -7,6 +7,7 @@ import { startLibvirt, stopLibvirt } from '../lab/daemons.ts';
 import { cleanupRun, cleanupStale } from '../lab/cleanup.ts';
 import { runId } from '../lab/paths.ts';
 import { benchAgent, type Row } from './agent.ts';
+import { benchApi } from './api.ts';
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
@@ -20,6 +21,7 @@ async function main(): Promise<number> {
   const only = process.argv.slice(2);
   try {
     if (!only.length || only.includes('agent')) rows.push(...(await benchAgent(log)));
+    if (!only.length || only.includes('api')) rows.push(...(await benchApi(log)));
   } finally {
     await cleanupRun(runId()).catch(() => {});
     if (!process.env.SENDENSE_LAB_KEEP_DAEMONS) await stopLibvirt(daemons);
