@@ -4,7 +4,7 @@
  * host key pinned, HTTP to the daemon's unix socket through streamlocal forwarding — no port
  * opens on the host), the daemon's job records mapped onto the control plane's port.
  */
-import { agentJson, agentLink, AgentApiError, isUnreachable, jobEvents, LinkError, type ReconnectingAgentLink } from '../../agent/link/index.ts';
+import { agentJson, agentLink, AgentApiError, isUnreachable, jobEvents, LinkError, type AgentLinkOptions, type ReconnectingAgentLink } from '../../agent/link/index.ts';
 import type { JobProgress, JobRecord } from '../../agent/link/index.ts';
 import type { Health } from '../../agent/daemon/service.ts';
 import {
@@ -12,18 +12,12 @@ import {
   type AgentProgress, type GatewayCallOptions,
 } from './port.ts';
 
-/** How the control plane reaches one host's agent. */
-export interface AgentHostAccess {
-  host: string;
-  port?: number;
-  username: string;
-  identityFile: string;
-  knownHostsFile: string;
-  socketPath?: string;
-  /** the repository's SSH key and known_hosts ON THE AGENT HOST (passed with every backup) */
+/** How the control plane reaches one host's agent: the link's own options, plus the repository's
+ * SSH key and known_hosts file ON THE AGENT HOST (passed with every backup). */
+export type AgentHostAccess = Pick<AgentLinkOptions, 'host' | 'port' | 'username' | 'identityFile' | 'knownHostsFile' | 'socketPath'> & {
   repoIdentity?: string;
   repoKnownHosts?: string;
-}
+};
 
 export interface LinkGatewayOptions {
   /** the access for a CloudStack host id; undefined when the host has no agent */
@@ -48,7 +42,8 @@ function statusOf(job: JobRecord): AgentJobStatus {
 function mapError(e: unknown, what: string, signal?: AbortSignal): AgentGatewayError {
   if (e instanceof AgentGatewayError) return e;
   if (signal?.aborted) return new AgentGatewayError('aborted', `${what}: aborted`, { cause: e });
-  if (e instanceof LinkError) return new AgentGatewayError(isUnreachable(e.code) ? 'unreachable' : 'unreachable', `${what}: ${e.message}`, { cause: e });
+  // every link failure means the agent cannot be used now; the message says which (down, host key, auth, config)
+  if (e instanceof LinkError) return new AgentGatewayError('unreachable', `${what}: ${isUnreachable(e.code) ? '' : `${e.code}: `}${e.message}`, { cause: e });
   if (e instanceof AgentApiError) {
     if (e.status === 404) return new AgentGatewayError('unknown_job', `${what}: ${e.message}`, { cause: e });
     if (e.status === 409 || e.status === 400) return new AgentGatewayError('rejected', `${what}: ${e.message}`, { cause: e });
