@@ -123,7 +123,7 @@ export class FakeEngine implements AgentEngine {
     const bytes = await this.work('restore', req, req.vmId, run);
     const pts = this.points.get(req.vmId)!;
     return {
-      pointId, disk: req.disk, to: req.to, format: req.format, virtualSize: bytes, bytesRead: bytes,
+      pointId, disk: req.disk, ...destinationOf(req), format: req.format, virtualSize: bytes, bytesRead: bytes,
       chain: pts.slice(0, pts.indexOf(pointId) + 1).map((p) => `disk-0/${p}.qcow2`), contentSha256: '0'.repeat(64), durationMs: Date.now() - t0,
     };
   }
@@ -135,4 +135,11 @@ export class FakeEngine implements AgentEngine {
     await this.work('verify', req, req.vmId, run);
     return { vmId: req.vmId, ok: true, points: ids.map((pointId) => ({ pointId, ok: true, disks: [{ target: 'vda', ok: true, problems: [], bytesRead: 1, chain: [] }] })), durationMs: Date.now() - t0 };
   }
+}
+
+/** where a restore request writes, as the outcome names it */
+function destinationOf(req: RestoreBody): { destination: 'file' | 'volume' | 'upload'; to: string } {
+  if (req.inPlace) return { destination: 'volume', to: req.inPlace.path };
+  if (req.upload) return { destination: 'upload', to: req.upload.url.split('?')[0] };
+  return { destination: 'file', to: req.to! };
 }

@@ -42,13 +42,15 @@ export function libvirtEngine(): AgentEngine {
     async restore(req, run) {
       const target = await openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal: run.signal });
       try {
-        const out = await LocalRestoreFile.create(req.to, { overwrite: req.overwrite });
+        if (!req.to) throw new Error('[agent] restore in place and upload are not implemented yet: give `to`');
+        const to = req.to;
+        const out = await LocalRestoreFile.create(to, { overwrite: req.overwrite });
         const r = await restoreDisk(target, out, {
           vm: req.vmId, disk: req.disk, point: req.point, format: req.format, signal: run.signal,
           onProgress: (done, total) => run.onProgress({ bytesDone: done, bytesTotal: total, disk: req.disk }),
         });
         return {
-          pointId: r.pointId, disk: r.disk, to: req.to, format: req.format, virtualSize: r.virtualSize,
+          pointId: r.pointId, disk: r.disk, destination: 'file', to, format: req.format, virtualSize: r.virtualSize,
           bytesRead: r.bytesRead, chain: r.chain, contentSha256: r.contentSha256, durationMs: r.durationMs,
         };
       } finally {

@@ -108,7 +108,7 @@ describe('JobRunner', () => {
     expect(engine.running).toBe(0);
     expect(await r.get(a.id)).toMatchObject({ state: 'failed', error: { code: 'agent-stopped', message: expect.stringMatching(/stopped during the job: .*the agent is stopping/) } });
     expect(await r.get(b.id)).toMatchObject({ state: 'failed', error: { code: 'agent-stopped', message: expect.stringMatching(/before the job started/) } });
-    const e = await r.submitVerify({ repo: '/r', vmId: 'x' }).catch((x: unknown) => x);
+    const e = await r.submitVerify({ repo: '/r', vmId: 'x', restoreTest: false }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(JobsError);
     expect((e as JobsError).code).toBe('stopping');
   });

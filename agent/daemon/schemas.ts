@@ -6,7 +6,7 @@
  * known_hosts, restore destination) are paths ON THE AGENT HOST and must be absolute.
  */
 import { z } from 'zod';
-import { PointManifest, SOURCE_PLATFORMS } from '../repository/manifest.ts';
+import { PointManifest, SOURCE_PLATFORMS, VmMetadata } from '../repository/manifest.ts';
 import { parseTargetUrl } from '../target/url.ts';
 
 /** a repository location: a directory or ssh://user@host[:port]/path (checked like the CLI does) */
@@ -56,6 +56,27 @@ export type BackupBody = z.output<typeof BackupBody>;
 /** what a client sends (defaults not yet applied) */
 export type BackupInput = z.input<typeof BackupBody>;
 
+/**
+ * A restore writes exactly one destination:
+ * - `to` (+ format, overwrite): a file on the agent host (issue 3 §6);
+ * - `inPlace`: a stopped VM's volume file on the agent host. The volume's previous content is kept
+ *   (renamed aside in the same directory) until the restored image is verified and in place, and is
+ *   put back on any failure; `format` defaults to the volume's current format. A volume that a
+ *   running domain uses is refused.
+ * - `upload`: an HTTP(S) POST of the image (multipart/form-data, field `file`) to a URL such as the
+ *   one CloudStack's getUploadParamsForVolume returns, with the headers it returns (X-signature,
+ *   X-metadata, X-expires). The bytes are verified against the point's digests as they are read.
+ */
+const InPlace = z.strictObject({
+  /** the volume file (CloudStack: /mnt/<pool uuid>/<volume path>) */
+  path: AbsPath,
+  format: z.enum(['qcow2', 'raw']).optional(),
+});
+const Upload = z.strictObject({
+  url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  format: z.enum(['qcow2', 'raw']).default('qcow2'),
+});
 export const RestoreBody = z.strictObject({
   ...RepoAccess,
   vmId: VmId,
@@ -63,9 +84,13 @@ export const RestoreBody = z.strictObject({
   /** default: the newest point */
   point: PointId.optional(),
   /** the file to write on the agent host */
-  to: AbsPath,
+  to: AbsPath.optional(),
   format: z.enum(['qcow2', 'raw']).default('qcow2'),
   overwrite: z.boolean().default(false),
+  inPlace: InPlace.optional(),
+  upload: Upload.optional(),
+}).refine((b) => [b.to, b.inPlace, b.upload].filter((x) => x !== undefined).length === 1, {
+  message: 'give exactly one destination: to (a file), inPlace (a volume) or upload (a URL)',
 });
 export type RestoreBody = z.output<typeof RestoreBody>;
 /** what a client sends (defaults not yet applied) */
@@ -76,6 +101,11 @@ export const VerifyBody = z.strictObject({
   vmId: VmId,
   /** default: every point of the VM */
   point: PointId.optional(),
+  /**
+   * also a restore test: restore each verified point's disks to a scratch file on the agent host,
+   * hash the file in 1 MiB blocks and compare with the point's digests end to end (then delete it)
+   */
+  restoreTest: z.boolean().default(false),
 });
 export type VerifyBody = z.output<typeof VerifyBody>;
 /** what a client sends (defaults not yet applied) */
@@ -102,10 +132,14 @@ export type BackupOutcome = z.output<typeof BackupOutcome>;
 export const RestoreOutcome = z.object({
   pointId: z.string(),
   disk: z.string(),
+  /** file: `to`; volume: the volume path; upload: the URL without its query */
+  destination: z.enum(['file', 'volume', 'upload']).default('file'),
   to: z.string(),
   format: z.enum(['qcow2', 'raw']),
   virtualSize: z.number(),
   bytesRead: z.number(),
+  /** bytes written to the destination (the file's size, or the bytes POSTed) */
+  bytesWritten: z.number().optional(),
   chain: z.array(z.string()),
   contentSha256: z.string(),
   durationMs: z.number(),
@@ -123,6 +157,53 @@ export const VerifyOutcome = z.object({
   durationMs: z.number(),
 });
 export type VerifyOutcome = z.output<typeof VerifyOutcome>;
+
+/**
+ * Retention on the repository (docs/FORMAT.md "Retention"): remove these points of one VM. A
+ * remaining point whose parent is removed is first merged forward — rewritten as a full image
+ * with the same content, verified against its own digests — so no remaining point is orphaned.
+ * A crash at any step loses no remaining point (the next prune or backup finishes or rolls back).
+ */
+export const PruneBody = z.strictObject({
+  ...RepoAccess,
+  vmId: VmId,
+  remove: z.array(PointId).min(1),
+});
+export type PruneBody = z.output<typeof PruneBody>;
+export type PruneInput = z.input<typeof PruneBody>;
+
+export const PruneOutcome = z.object({
+  vmId: z.string(),
+  removed: z.array(z.string()),
+  /** each remaining point rewritten as a full, and the removed points folded into it */
+  merged: z.array(z.object({ pointId: z.string(), from: z.array(z.string()), bytesWritten: z.number() })),
+  /** file bytes removed minus file bytes written */
+  bytesFreed: z.number(),
+  durationMs: z.number(),
+});
+export type PruneOutcome = z.output<typeof PruneOutcome>;
+
+/** A repository listing (synchronous): the VMs in it with their metadata, points and bytes used. */
+export const ScanBody = z.strictObject({
+  ...RepoAccess,
+  /** default: every VM in the repository */
+  vmId: VmId.optional(),
+});
+export type ScanBody = z.output<typeof ScanBody>;
+export type ScanInput = z.input<typeof ScanBody>;
+
+export const ScanOutcome = z.object({
+  vms: z.array(z.object({
+    vmId: z.string(),
+    metadata: VmMetadata.nullable(),
+    points: z.array(PointManifest),
+    /** bytes of every file under the VM's folder (images, digests, manifests, leftovers) */
+    bytesUsed: z.number(),
+    /** problems found while reading (an unreadable manifest, a missing image) */
+    problems: z.array(z.string()),
+  })),
+});
+export type ScanOutcome = z.output<typeof ScanOutcome>;
 
 /** Every issue of a failed parse on one line: `disks[0]: a target dev like 'vda'; repo: Required`. */
 export function describeIssues(error: z.ZodError): string {
