@@ -36,6 +36,14 @@ export const CHAIN_STATES = ['open', 'closed', 'broken'] as const;
 export const REPOSITORY_KINDS = ['ssh', 'local'] as const;
 export const RESTORE_KINDS = ['vm', 'volume'] as const;
 export const RESTORE_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/** Repository work that needs no hypervisor: retention (prune), verification, import (scan). */
+export const MAINTENANCE_KINDS = ['prune', 'verify', 'import'] as const;
+export type MaintenanceKind = (typeof MAINTENANCE_KINDS)[number];
+export const MAINTENANCE_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export type MaintenanceStatus = (typeof MAINTENANCE_STATUSES)[number];
+/** manual: an API call · schedule: the policy's verify schedule · backup: after a scheduled backup */
+export const MAINTENANCE_TRIGGERS = ['manual', 'schedule', 'backup'] as const;
+export type MaintenanceTrigger = (typeof MAINTENANCE_TRIGGERS)[number];
 
 /** A VM's CloudStack tag (`listVirtualMachines` … `tags: [{key, value}]`). */
 export interface VmTag { key: string; value: string }
@@ -171,6 +179,12 @@ export const policies = sqliteTable('policies', {
   enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
   /** the last schedule tick that ran (the next is computed from it) */
   lastRunAt: ts('last_run_at'),
+  /** a croner pattern: verify the newest point of each of the policy's VMs (null: never on a schedule) */
+  verifySchedule: text('verify_schedule'),
+  /** the verification runs also restore-test the point (restore to scratch, compare digests) */
+  verifyRestoreTest: integer('verify_restore_test', { mode: 'boolean' }).notNull().default(false),
+  /** the last verify schedule tick that ran */
+  verifyLastRunAt: ts('verify_last_run_at'),
   createdAt: created(),
   updatedAt: updated(),
 });
@@ -256,6 +270,10 @@ export const restorePoints = sqliteTable('restore_points', {
   manifest: text('manifest', { mode: 'json' }).$type<PointManifest>().notNull(),
   verificationStatus: text('verification_status', { enum: VERIFICATION_STATUSES }).notNull().default('unverified'),
   verifiedAt: ts('verified_at'),
+  /** what the last verification found wrong (empty when it passed) */
+  verificationProblems: text('verification_problems', { mode: 'json' }).$type<string[]>(),
+  /** the maintenance job that last verified the point */
+  verificationJobId: text('verification_job_id'),
   /** the point's creation time (manifest created_at) */
   createdAt: ts('created_at').notNull(),
   recordedAt: created(),
@@ -299,6 +317,42 @@ export const restores = sqliteTable('restores', {
   finishedAt: ts('finished_at'),
 });
 
+/**
+ * Repository work without a hypervisor (api/retention/, api/verification/): a prune, a
+ * verification or an import, run by an agent that can reach the repository. The database
+ * changes a job implies (points deleted and merged, verification results, imported chains) are
+ * written in the same transaction that marks the job succeeded.
+ */
+export const maintenanceJobs = sqliteTable('maintenance_jobs', {
+  id: id(),
+  kind: text('kind', { enum: MAINTENANCE_KINDS }).notNull(),
+  trigger: text('trigger', { enum: MAINTENANCE_TRIGGERS }).notNull(),
+  status: text('status', { enum: MAINTENANCE_STATUSES }).notNull(),
+  repositoryId: text('repository_id').notNull().references(() => repositories.id, { onDelete: 'restrict' }),
+  /** the VM (platform id) it is about; null for an import of a whole repository */
+  platformVmId: text('platform_vm_id'),
+  /** a verification of one point */
+  restorePointId: text('restore_point_id'),
+  policyId: text('policy_id').references(() => policies.id, { onDelete: 'set null' }),
+  /** the host whose agent ran it */
+  kvmHostId: text('kvm_host_id'),
+  agentJobId: text('agent_job_id'),
+  /** what was asked (e.g. the points to remove), as sent */
+  request: text('request', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  /** what the agent answered and what the database recorded */
+  result: text('result', { mode: 'json' }).$type<Record<string, unknown>>(),
+  errorCode: text('error_code'),
+  error: text('error'),
+  requestedBy: text('requested_by'),
+  queuedAt: ts('queued_at').notNull(),
+  startedAt: ts('started_at'),
+  finishedAt: ts('finished_at'),
+}, (t) => [
+  index('idx_maint_status').on(t.status),
+  index('idx_maint_vm').on(t.platformVmId, t.queuedAt),
+  index('idx_maint_kind').on(t.kind, t.queuedAt),
+]);
+
 export const auditLog = sqliteTable('audit_log', {
   seq: integer('seq').primaryKey({ autoIncrement: true }),
   at: ts('at').notNull(),
@@ -339,5 +393,7 @@ export type Chain = InferSelectModel<typeof chains>;
 export type RestorePoint = InferSelectModel<typeof restorePoints>;
 export type RestorePointDisk = InferSelectModel<typeof restorePointDisks>;
 export type Restore = InferSelectModel<typeof restores>;
+export type MaintenanceJob = InferSelectModel<typeof maintenanceJobs>;
+export type NewMaintenanceJob = InferInsertModel<typeof maintenanceJobs>;
 export type AuditEntry = InferSelectModel<typeof auditLog>;
 export type NewAuditEntry = InferInsertModel<typeof auditLog>;

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PointManifest } from '../agent/repository/manifest.ts';
-import { openDatabase, createSqliteStore } from './open.ts';
+import { MIGRATIONS_DIR, openDatabase, createSqliteStore } from './open.ts';
 import type { NewBackupJob } from './schema.ts';
 import { StoreError, type Store } from './store.ts';
 
@@ -53,7 +53,8 @@ describe('SQLite Store', () => {
         'audit_log', 'backup_jobs', 'chains', 'cloudstack_agents', 'cloudstack_hosts', 'cloudstack_vms', 'disks', 'policies',
         'policy_assignments', 'repositories', 'restore_point_disks', 'restore_points', 'restores', '__drizzle_migrations',
       ]));
-      expect(h.sqlite.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({ n: 1 });
+      const journal = JSON.parse(readFileSync(path.join(MIGRATIONS_DIR, 'meta/_journal.json'), 'utf8')) as { entries: unknown[] };
+      expect(h.sqlite.prepare('select count(*) as n from __drizzle_migrations').get()).toEqual({ n: journal.entries.length });
       const cols = h.sqlite.prepare('pragma table_info(backup_jobs)').all().map((r) => (r as { name: string }).name);
       expect(cols).toEqual(expect.arrayContaining(['source_platform', 'platform_vm_id', 'kvm_host_id', 'agent_job_id']));
     } finally { h.close(); }
