@@ -16,8 +16,11 @@ import { sql, type InferInsertModel, type InferSelectModel } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { PointManifest } from '../agent/repository/manifest.ts';
 
-/** Where a VM comes from (the product document's ENUM; Sendense backs up CloudStack today). */
-export const SOURCE_PLATFORMS = ['vmware', 'cloudstack', 'hyperv', 'aws', 'azure', 'nutanix'] as const;
+/**
+ * Where a VM comes from (the product document's ENUM; Sendense backs up CloudStack today). `kvm`:
+ * a plain libvirt VM, as the agent CLI records it without a control plane (found by an import).
+ */
+export const SOURCE_PLATFORMS = ['vmware', 'cloudstack', 'hyperv', 'aws', 'azure', 'nutanix', 'kvm'] as const;
 export type SourcePlatform = (typeof SOURCE_PLATFORMS)[number];
 
 /** queued → dispatching → running → (cancelling →) succeeded | failed | cancelled (api/jobs/state.ts). */
