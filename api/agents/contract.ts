@@ -3,10 +3,15 @@
  * The AgentGateway contract suite: `agentGatewayContract(name, makeFixture)` runs the same tests
  * against every adapter — the in-memory agent (memory.test.ts) and the SSH link to a real agent
  * daemon with a lab VM (its fixture gives a host id and requests for a VM on that host).
+ * After the backups: a restore to a file (digest = the point's), a restore of a missing point,
+ * verification, scan, a raw export, and last a prune that merges the next point forward.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PointManifest } from '../../agent/repository/manifest.ts';
 import { AgentGatewayError, type AgentBackupRequest, type AgentGateway, type AgentJobEvent, type AgentJobStatus } from './port.ts';
+
+/** gateway verbs whose daemon routes may not have landed yet */
+export type PendingVerb = 'prune' | 'scan' | 'export';
 
 export interface AgentGatewayFixture {
   gateway: AgentGateway;
@@ -17,6 +22,13 @@ export interface AgentGatewayFixture {
   request(mode: AgentBackupRequest['mode']): AgentBackupRequest;
   /** the same VM, but a job that runs long enough (seconds) to be cancelled half-way */
   slowRequest(mode: AgentBackupRequest['mode']): AgentBackupRequest;
+  /** an absolute path on the agent host where a restore may write a new file */
+  scratchPath(name: string): string;
+  /**
+   * verbs the fixture's agent does not serve yet: the contract then asks that they fail with an
+   * AgentGatewayError that says so (instead of silently passing)
+   */
+  pending?: PendingVerb[];
   close?(): Promise<void>;
 }
 
@@ -51,6 +63,7 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
     });
 
     let fullId = '';
+    const manifests: PointManifest[] = [];
     it('a full backup: a state event first, progress, a terminal state last, with a valid manifest', async () => {
       const req = f.request('full');
       const { agentJobId } = await f.gateway.startBackup(f.hostId, req);
@@ -62,7 +75,9 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
       expect(m.vm_uuid).toBe(req.vmId);
       expect(m.type).toBe('full');
       expect(m.parent).toBeNull();
+      expect(end.kind).toBe('backup');
       fullId = m.id;
+      manifests.push(m);
       const status = await f.gateway.jobStatus(f.hostId, agentJobId);
       expect(status.state).toBe('succeeded');
       expect(status.result?.manifest.id).toBe(m.id);
@@ -83,6 +98,7 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
       expect(m.type).toBe('incremental');
       expect(m.parent).toBe(fullId);
       fullId = m.id;
+      manifests.push(m);
     });
 
     it('cancel half-way: the job ends cancelled, no point, and the next incremental builds on the last good point', async () => {
@@ -119,6 +135,104 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
       ac.abort(new Error('client went away'));
       await expect(it1.next()).rejects.toBeTruthy();
       expect(terminal(await collect(f.gateway, f.hostId, agentJobId)).state).toBe('succeeded');
+    });
+
+    const ended = async (start: Promise<{ agentJobId: string }>) => terminal(await collect(f.gateway, f.hostId, (await start).agentJobId));
+
+    it('restore of a point\'s disk to a file: a restore outcome whose digest is the point\'s', async () => {
+      const [full] = manifests;
+      const req = f.request('auto');
+      const vda = full.disks[0];
+      const end = await ended(f.gateway.startRestore(f.hostId, {
+        requestId: `restore-${full.id}`, repository: req.repository, vmId: req.vmId, disk: vda.target, point: full.id,
+        destination: { kind: 'file', path: f.scratchPath(`restore-${full.id}.qcow2`), format: 'qcow2' },
+      }));
+      expect(end.kind).toBe('restore');
+      expect(end.state, JSON.stringify(end.error)).toBe('succeeded');
+      expect(end.result).toBeUndefined();
+      expect(end.restore).toMatchObject({ pointId: full.id, disk: vda.target, destination: 'file', format: 'qcow2', virtualSize: vda.virtual_size, contentSha256: vda.content_sha256 });
+      expect(end.restore!.chain).toHaveLength(1);
+      // the newest point by default, through its whole chain
+      const newest = PointManifest.parse((await ended(f.gateway.startBackup(f.hostId, f.request('auto')))).result?.manifest);
+      manifests.push(newest);
+      const last = await ended(f.gateway.startRestore(f.hostId, {
+        requestId: 'restore-newest', repository: req.repository, vmId: req.vmId, disk: vda.target,
+        destination: { kind: 'file', path: f.scratchPath('restore-newest.raw'), format: 'raw' },
+      }));
+      expect(last.restore?.pointId).toBe(manifests.at(-1)!.id);
+      expect(last.restore?.chain.length).toBeGreaterThan(1);
+      expect(last.restore?.contentSha256).toBe(manifests.at(-1)!.disks[0].content_sha256);
+    });
+
+    it('restore of a point that does not exist: refused or failed, never succeeded', async () => {
+      const req = f.request('auto');
+      let state = 'rejected';
+      try {
+        state = (await ended(f.gateway.startRestore(f.hostId, {
+          requestId: 'restore-missing', repository: req.repository, vmId: req.vmId, disk: 'vda', point: '19990101-000000',
+          destination: { kind: 'file', path: f.scratchPath('missing.qcow2') },
+        }))).state;
+      } catch (e) {
+        expect(e).toBeInstanceOf(AgentGatewayError);
+      }
+      expect(['rejected', 'failed']).toContain(state);
+    });
+
+    it('verify: every point checks out', async () => {
+      const req = f.request('auto');
+      const end = await ended(f.gateway.startVerify(f.hostId, { requestId: 'verify-all', repository: req.repository, vmId: req.vmId }));
+      expect(end.kind).toBe('verify');
+      expect(end.state, JSON.stringify(end.error)).toBe('succeeded');
+      expect(end.verify?.ok).toBe(true);
+      for (const m of manifests) expect(end.verify?.points.map((p) => p.pointId)).toContain(m.id);
+    });
+
+    const pending = (verb: PendingVerb) => f.pending?.includes(verb) ?? false;
+    async function pendingFails(p: Promise<unknown>): Promise<void> {
+      const code = await codeOf(p);
+      expect(['rejected', 'protocol', 'unknown_job']).toContain(code);
+    }
+
+    it('scan: the VM with its points', async () => {
+      const req = f.request('auto');
+      const p = f.gateway.scan(f.hostId, { repository: req.repository, vmId: req.vmId });
+      if (pending('scan')) return pendingFails(p);
+      const out = await p;
+      const vm = out.vms.find((v) => v.vmId === req.vmId);
+      expect(vm?.points.map((x) => x.id)).toEqual(expect.arrayContaining(manifests.map((m) => m.id)));
+      expect(vm?.bytesUsed).toBeGreaterThan(0);
+    });
+
+    it('export of a point\'s disk as raw: as many bytes as announced, the virtual size', async () => {
+      const req = f.request('auto');
+      const [full] = manifests;
+      const p = f.gateway.exportImage(f.hostId, { repository: req.repository, vmId: req.vmId, disk: 'vda', point: full.id, format: 'raw' });
+      if (pending('export')) return pendingFails(p);
+      const x = await p;
+      let n = 0;
+      for await (const chunk of x.stream as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
+      expect(x.format).toBe('raw');
+      expect(n).toBe(full.disks[0].virtual_size);
+      if (x.size !== undefined) expect(x.size).toBe(n);
+      expect(await codeOf(f.gateway.exportImage(f.hostId, { repository: req.repository, vmId: req.vmId, disk: 'vda', point: '19990101-000000', format: 'raw' }))).toBe('rejected');
+    });
+
+    it('prune of the oldest point: the next one is merged forward into a full, the rest still restore', async () => {
+      const req = f.request('auto');
+      const [full, next] = manifests;
+      const p = f.gateway.startPrune(f.hostId, { requestId: 'prune-1', repository: req.repository, vmId: req.vmId, remove: [full.id] });
+      if (pending('prune')) return pendingFails(p);
+      const end = await ended(p);
+      expect(end.kind).toBe('prune');
+      expect(end.state, JSON.stringify(end.error)).toBe('succeeded');
+      expect(end.prune?.removed).toEqual([full.id]);
+      expect(end.prune?.merged).toEqual([expect.objectContaining({ pointId: next.id, from: [full.id] })]);
+      const again = await ended(f.gateway.startRestore(f.hostId, {
+        requestId: 'restore-after-prune', repository: req.repository, vmId: req.vmId, disk: 'vda', point: next.id,
+        destination: { kind: 'file', path: f.scratchPath('after-prune.qcow2') },
+      }));
+      expect(again.restore?.contentSha256).toBe(next.disks[0].content_sha256);
+      expect(again.restore?.chain).toHaveLength(1);
     });
   });
 }

@@ -4,6 +4,9 @@
  * VMs into an SSH repository.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { labDir } from '../../test/lab/paths.ts';
 import { createLabVm, type LabVm } from '../../test/lab/vm.ts';
 import { startRepoHost, REPO_USER } from '../../test/lab/sshd.ts';
 import { daemonDir, spawnDaemon } from '../../test/lab/agent-daemon.ts';
@@ -19,6 +22,8 @@ agentGatewayContract('SSH link to a real agent daemon', async () => {
     await createLabVm({ label: 'gw', transient: true, disks: [{ size: 32 * M, init: [{ offset: 0, length: 2 * M, pattern: 0x21 }] }] }),
     await createLabVm({ label: 'gwslow', transient: true, disks: [{ size: 768 * M, randomPrefix: 600 * M }] }),
   ];
+  const scratch = labDir('gw-restores');
+  await mkdir(scratch, { recursive: true });
   const gateway = createLinkGateway({
     access: (hostId) => {
       const base = { host: host.host, username: host.user, identityFile: host.identityFile, knownHostsFile: host.knownHostsFile, socketPath: daemon.socketPath, repoIdentity: host.identityFile, repoKnownHosts: host.knownHostsFile };
@@ -35,6 +40,9 @@ agentGatewayContract('SSH link to a real agent daemon', async () => {
     gateway, hostId: 'kvm-1', unreachableHostId: 'kvm-down',
     request: req(vms[0]),
     slowRequest: req(vms[1]),
+    scratchPath: (name) => path.join(scratch, name),
+    // the daemon routes of these verbs are being built (issue 6): until they land, the contract asks for a clear refusal
+    pending: ['prune', 'scan', 'export'],
     close: async () => {
       await gateway.close();
       daemon.kill('SIGTERM');

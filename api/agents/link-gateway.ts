@@ -2,14 +2,18 @@
  * @layer adapter
  * The AgentGateway over the real agent: one reconnecting SSH link per KVM host (agent/link:
  * host key pinned, HTTP to the daemon's unix socket through streamlocal forwarding — no port
- * opens on the host), the daemon's job records mapped onto the control plane's port.
+ * opens on the host), the daemon's job records mapped onto the control plane's port. Every job
+ * outcome is parsed with the daemon's zod schemas here, at the boundary. The routes the typed
+ * client does not know yet (prunes, scan, exports) go through the link's plain fetch.
  */
-import { agentJson, agentLink, AgentApiError, isUnreachable, jobEvents, LinkError, type AgentLinkOptions, type ReconnectingAgentLink } from '../../agent/link/index.ts';
+import type { z } from 'zod';
+import { agentJson, agentLink, AgentApiError, AGENT_ORIGIN, isUnreachable, jobEvents, LinkError, type AgentLinkOptions, type ReconnectingAgentLink } from '../../agent/link/index.ts';
 import type { JobProgress, JobRecord } from '../../agent/link/index.ts';
+import { describeIssues, PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome } from '../../agent/daemon/schemas.ts';
 import type { Health } from '../../agent/daemon/service.ts';
 import {
-  AgentGatewayError, type AgentBackupRequest, type AgentGateway, type AgentHealth, type AgentJobEvent, type AgentJobStatus,
-  type AgentProgress, type GatewayCallOptions,
+  AgentGatewayError, type AgentBackupRequest, type AgentExport, type AgentGateway, type AgentHealth, type AgentJobEvent, type AgentJobKind,
+  type AgentJobStatus, type AgentProgress, type AgentRestoreRequest, type GatewayCallOptions,
 } from './port.ts';
 
 /** How the control plane reaches one host's agent: the link's own options, plus the repository's
@@ -29,14 +33,41 @@ function progressOf(p: JobProgress | undefined): AgentProgress | undefined {
   return { disk: p.disk ?? '', diskIndex: p.diskIndex ?? 0, disks: p.disks ?? 1, bytesRead: p.bytesDone, bytesToRead: p.bytesTotal, bytesWritten: p.bytesWritten ?? 0 };
 }
 
+function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AgentGatewayError('protocol', `${what} is not what the agent daemon sends: ${describeIssues(r.error)}`);
+  return r.data;
+}
+
+const OUTCOMES = { restore: RestoreOutcome, verify: VerifyOutcome, prune: PruneOutcome } as const;
+
 function statusOf(job: JobRecord): AgentJobStatus {
-  const s: AgentJobStatus = { agentJobId: job.id, state: job.state, progress: progressOf(job.progress), startedAt: job.startedAt, finishedAt: job.finishedAt };
+  const kind = (job as { kind: string }).kind as AgentJobKind;
+  const s: AgentJobStatus = { agentJobId: job.id, kind, state: job.state, progress: progressOf(job.progress), startedAt: job.startedAt, finishedAt: job.finishedAt };
   if (job.error) s.error = job.error;
-  if (job.kind === 'backup' && job.state === 'succeeded' && job.result) {
+  if (job.state !== 'succeeded') return s;
+  if (kind === 'backup' && job.kind === 'backup' && job.result) {
     if (!job.result.manifest) throw new AgentGatewayError('protocol', `job ${job.id} succeeded but its result carries no manifest (point ${job.result.pointId})`);
     s.result = { manifest: job.result.manifest, bytesRead: job.result.bytesRead, bytesSent: job.result.bytesSent, durationMs: job.result.durationMs };
+  } else if (kind === 'restore' || kind === 'verify' || kind === 'prune') {
+    const result = (job as { result?: unknown }).result;
+    if (kind === 'restore') s.restore = parsed(OUTCOMES.restore, result, `the result of restore job ${job.id}`);
+    if (kind === 'verify') s.verify = parsed(OUTCOMES.verify, result, `the result of verify job ${job.id}`);
+    if (kind === 'prune') s.prune = parsed(OUTCOMES.prune, result, `the result of prune job ${job.id}`);
   }
   return s;
+}
+
+/** The daemon's restore destination fields for the port's destination. */
+function destinationOf(d: AgentRestoreRequest['destination']) {
+  if (d.kind === 'file') return { to: d.path, ...(d.format ? { format: d.format } : {}), overwrite: d.overwrite ?? false };
+  if (d.kind === 'volume') return { inPlace: { path: d.path, ...(d.format ? { format: d.format } : {}) } };
+  return { upload: { url: d.url, headers: d.headers ?? {}, format: d.format ?? 'qcow2' } };
+}
+
+/** POST a JSON body to a daemon route through the link's plain fetch. */
+async function postJson(l: ReconnectingAgentLink, route: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  return l.fetch(`${AGENT_ORIGIN}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
 }
 
 function mapError(e: unknown, what: string, signal?: AbortSignal): AgentGatewayError {
@@ -84,8 +115,70 @@ export function createLinkGateway(o: LinkGatewayOptions): AgentGateway & { close
     }
   }
 
+  /** the repository fields of a daemon body: where it is, and the agent host's key for it */
+  async function repoOf(hostId: string, repository: string, requestId?: string) {
+    const a = await accessOf(hostId).catch((e) => { throw mapError(e, `host ${hostId}`); });
+    return {
+      repo: repository, ...(requestId ? { requestId } : {}),
+      ...(a.repoIdentity ? { identity: a.repoIdentity } : {}), ...(a.repoKnownHosts ? { knownHosts: a.repoKnownHosts } : {}),
+    };
+  }
+
+  /** a job submission: the agent's job id from its {job} answer */
+  const jobIdOf = async (res: Response | { ok: boolean; status: number; json(): Promise<unknown>; text(): Promise<string> }) => {
+    const { job } = await agentJson(res) as { job?: { id?: unknown } };
+    if (typeof job?.id !== 'string') throw new AgentGatewayError('protocol', 'the agent accepted the job but its answer carries no job id');
+    return { agentJobId: job.id };
+  };
+
   return {
     link,
+    async startRestore(hostId, req, opts) {
+      const repo = await repoOf(hostId, req.repository, req.requestId);
+      return call(hostId, `restore of ${req.vmId} ${req.disk}`, opts, async (l) => jobIdOf(await l.client.v1.restores.$post({
+        json: { ...repo, vmId: req.vmId, disk: req.disk, ...(req.point ? { point: req.point } : {}), ...destinationOf(req.destination) },
+      }, { init: { signal: opts?.signal } })));
+    },
+    async startVerify(hostId, req, opts) {
+      const repo = await repoOf(hostId, req.repository, req.requestId);
+      return call(hostId, `verification of ${req.vmId}`, opts, async (l) => jobIdOf(await l.client.v1.verify.$post({
+        json: { ...repo, vmId: req.vmId, ...(req.point ? { point: req.point } : {}), restoreTest: req.restoreTest ?? false },
+      }, { init: { signal: opts?.signal } })));
+    },
+    async startPrune(hostId, req, opts) {
+      const repo = await repoOf(hostId, req.repository, req.requestId);
+      return call(hostId, `prune of ${req.vmId}`, opts, async (l) => jobIdOf(await postJson(l, '/v1/prunes', { ...repo, vmId: req.vmId, remove: req.remove }, opts?.signal)));
+    },
+    async scan(hostId, req, opts) {
+      const repo = await repoOf(hostId, req.repository);
+      return call(hostId, `scan of ${req.repository}`, opts, async (l) => {
+        const body = await agentJson(await postJson(l, '/v1/scan', { ...repo, ...(req.vmId ? { vmId: req.vmId } : {}) }, opts?.signal)) as Record<string, unknown>;
+        return parsed(ScanOutcome, 'vms' in body ? body : body.scan ?? body.result, `the scan of ${req.repository}`);
+      });
+    },
+    async exportImage(hostId, req, opts): Promise<AgentExport> {
+      const repo = await repoOf(hostId, req.repository);
+      return call(hostId, `export of ${req.vmId} ${req.disk}`, opts, async (l) => {
+        const res = await postJson(l, '/v1/exports', { ...repo, vmId: req.vmId, disk: req.disk, format: req.format, ...(req.point ? { point: req.point } : {}) }, opts?.signal);
+        if (!res.ok) {
+          try {
+            await agentJson(res);
+          } catch (e) {
+            // a missing point or disk (404) is a refusal here, not an unknown job
+            if (e instanceof AgentApiError && e.status === 404) throw new AgentGatewayError('rejected', `[agent-gateway] host ${hostId}: export of ${req.vmId} ${req.disk}: ${e.message}`, { cause: e });
+            throw e;
+          }
+        }
+        if (!res.body) throw new AgentGatewayError('protocol', `export of ${req.vmId} ${req.disk}: the agent answered without a body`);
+        const length = Number(res.headers.get('content-length') ?? NaN);
+        const format = res.headers.get('x-sendense-format');
+        return {
+          stream: res.body, ...(Number.isFinite(length) ? { size: length } : {}),
+          format: format === 'raw' || format === 'qcow2' ? format : req.format, disk: req.disk,
+          ...(res.headers.get('x-sendense-point') ? { pointId: res.headers.get('x-sendense-point')! } : {}),
+        };
+      });
+    },
     async startBackup(hostId, req: AgentBackupRequest, opts) {
       const a = await accessOf(hostId).catch((e) => { throw mapError(e, `host ${hostId}`); });
       return call(hostId, `backup of ${req.domain}`, opts, async (l) => {

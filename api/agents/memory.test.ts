@@ -16,6 +16,7 @@ agentGatewayContract('memory', async () => {
     gateway, hostId: HOST, unreachableHostId: 'dead-host',
     request: (mode) => req(mode),
     slowRequest: (mode) => req(mode, { requestId: 'slow' }),
+    scratchPath: (name) => `/tmp/memory-agent/${name}`,
   };
 });
 

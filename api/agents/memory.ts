@@ -5,22 +5,32 @@
  * terminal state on a timer, report progress, honour cancel, and a succeeded backup carries a
  * fake but schema-valid point manifest chained on the previous point of that VM in that
  * repository (`auto` takes an incremental when there is a parent and its checkpoint was not
- * invalidated). The repository and the jobs live in this object, not in the control plane: a
+ * invalidated). Restores, verifications, prunes, scans and exports answer from the same points
+ * (memory-repo.ts): a restore's digest is the point's, a prune merges forward and changes what the
+ * next scan lists, `upload` hands an upload destination's bytes to the test (e.g. to the
+ * CloudStack simulator's upload URL). The repository and the jobs live in this object, not in the control plane: a
  * control plane re-created over the same database and the same gateway finds its jobs again,
  * as it would find a real agent's.
  *
  * Test handles: `pause()`/`resume()` freeze every job, `setReachable(host, false)` cuts a host,
  * `forgetJobs(host)` is an agent that lost its journal, `invalidateCheckpoint(vm)` a host crash,
- * `script` makes chosen requests fail or take longer, `maxConcurrent(host)` what ran at once.
+ * `script` makes chosen requests fail or take longer, `maxConcurrent(host)` what ran at once,
+ * `corrupt(vm, point, disk)` a damaged image that verification finds, `volumes` the content digest
+ * an in-place restore left on each volume path.
  */
 import { createHash } from 'node:crypto';
 import { checkpointName, imageName, nextFreePointId, sumsName } from '../../agent/repository/layout.ts';
 import type { PointDisk, PointManifest } from '../../agent/repository/manifest.ts';
 import { AsyncQueue } from '../lib/async-queue.ts';
+import { chainBytes, chainOf, exportStream, pruneResult, restoreOutcome, scanOutcome, verifyOutcome, type Refusal } from './memory-repo.ts';
 import {
-  AGENT_TERMINAL_STATES, AgentGatewayError, type AgentBackupRequest, type AgentGateway, type AgentHealth, type AgentJobEvent,
-  type AgentJobStatus, type AgentProgress, type GatewayCallOptions,
+  AGENT_TERMINAL_STATES, AgentGatewayError, type AgentBackupRequest, type AgentExport, type AgentExportRequest, type AgentGateway,
+  type AgentHealth, type AgentJobEvent, type AgentJobKind, type AgentJobStatus, type AgentProgress, type AgentPruneRequest,
+  type AgentRestoreDestination, type AgentRestoreRequest, type AgentScanRequest, type AgentVerifyRequest, type GatewayCallOptions, type ScanOutcome,
 } from './port.ts';
+
+/** any request that starts a job */
+export type MemoryJobRequest = AgentBackupRequest | AgentRestoreRequest | AgentVerifyRequest | AgentPruneRequest;
 
 export interface MemoryAgentScript {
   /** the job fails at this progress step (0 = before any byte) with this error */
@@ -47,12 +57,23 @@ export interface MemoryAgentOptions {
   clock?: () => number;
   /** the disks of a VM (libvirt target, virtual size), asked when a job starts (default: vda of `diskSize`) */
   disksOf?: (req: AgentBackupRequest) => MemoryDisk[] | Promise<MemoryDisk[]>;
-  script?: (hostId: string, req: AgentBackupRequest) => MemoryAgentScript | undefined;
+  script?: (hostId: string, req: MemoryJobRequest, kind: AgentJobKind) => MemoryAgentScript | undefined;
+  /**
+   * an upload destination's bytes, when a restore to an upload URL runs (the job fails with the
+   * error this throws); without it the bytes go nowhere
+   */
+  upload?: (dest: Extract<AgentRestoreDestination, { kind: 'upload' }>, image: { stream: ReadableStream<Uint8Array>; size: number; format: string }) => Promise<void>;
 }
 
 interface Job {
   hostId: string;
+  kind: AgentJobKind;
+  /** the request as given */
+  request: MemoryJobRequest;
+  /** a backup's request (kind 'backup') */
   req: AgentBackupRequest;
+  /** what a restore, verify or prune job does at its end (the status patch, or why it fails) */
+  run?: () => Promise<Partial<AgentJobStatus> | Refusal>;
   disks: MemoryDisk[];
   status: AgentJobStatus;
   tick: number;
@@ -77,6 +98,11 @@ export class MemoryAgentGateway implements AgentGateway {
   private paused = false;
   private seq = 0;
   readonly requests: { hostId: string; req: AgentBackupRequest; at: number }[] = [];
+  /** every restore, verify and prune request, in order */
+  readonly otherRequests: { hostId: string; kind: AgentJobKind; req: MemoryJobRequest; at: number }[] = [];
+  /** volume path → the content digest an in-place restore left there */
+  readonly volumes = new Map<string, string>();
+  private readonly corrupted = new Set<string>();
   private readonly tickMs: number;
   private readonly ticks: number;
   private readonly diskSize: number;
@@ -93,22 +119,84 @@ export class MemoryAgentGateway implements AgentGateway {
 
   async startBackup(hostId: string, req: AgentBackupRequest, opts: GatewayCallOptions = {}): Promise<{ agentJobId: string }> {
     this.check(hostId, opts);
-    const busy = [...this.jobs.values()].find((j) => j.hostId === hostId && j.req.domain === req.domain && !isTerminal(j.status));
+    const busy = [...this.jobs.values()].find((j) => j.hostId === hostId && j.kind === 'backup' && j.req.domain === req.domain && !isTerminal(j.status));
     if (busy) throw new AgentGatewayError('rejected', `[agent] ${req.domain} is already being backed up (job ${busy.status.agentJobId})`);
     const agentJobId = `mem-${hostId.slice(0, 8)}-${++this.seq}`;
-    const script = this.opts.script?.(hostId, req);
+    const script = this.opts.script?.(hostId, req, 'backup');
     const known = (await this.opts.disksOf?.(req)) ?? [];
     const size = (t: string) => known.find((d) => d.target === t)?.size ?? this.diskSize;
     const disks = req.disks?.length ? req.disks.map((t) => ({ target: t, size: size(t) }))
       : known.length ? known : [{ target: 'vda', size: this.diskSize }];
     const job: Job = {
-      hostId, req, disks, tick: 0, ticks: Math.max(1, script?.ticks ?? this.ticks), script, listeners: new Set(),
-      status: { agentJobId, state: 'queued', startedAt: new Date(this.clock()).toISOString() },
+      hostId, kind: 'backup', request: req, req, disks, tick: 0, ticks: Math.max(1, script?.ticks ?? this.ticks), script, listeners: new Set(),
+      status: { agentJobId, kind: 'backup', state: 'queued', startedAt: new Date(this.clock()).toISOString() },
     };
     this.jobs.set(agentJobId, job);
     this.requests.push({ hostId, req: structuredClone(req), at: this.clock() });
     this.schedule(job);
     return { agentJobId };
+  }
+
+  async startRestore(hostId: string, req: AgentRestoreRequest, opts: GatewayCallOptions = {}): Promise<{ agentJobId: string }> {
+    this.check(hostId, opts);
+    const d = req.destination;
+    const where = d.kind === 'upload' ? d.url : d.path;
+    const busy = [...this.jobs.values()].find((j) => j.hostId === hostId && j.kind === 'restore' && !isTerminal(j.status)
+      && ((x) => (x.kind === 'upload' ? x.url : x.path) === where)((j.request as AgentRestoreRequest).destination));
+    if (busy) throw new AgentGatewayError('rejected', `[agent] ${where} is already being restored to (job ${busy.status.agentJobId})`);
+    const points = () => this.points(req.repository, req.vmId);
+    const c = chainOf(points(), req.vmId, req.point);
+    const bytes = 'error' in c ? 0 : chainBytes(c.chain, req.disk);
+    return this.startOther(hostId, 'restore', req, req.disk, bytes, async () => {
+      const out = restoreOutcome(points(), req, this.elapsed(hostId, req.requestId));
+      if ('error' in out) return out;
+      if (d.kind === 'upload') {
+        const image = exportStream(points(), { ...req, format: out.format });
+        if ('error' in image) return image;
+        try {
+          if (this.opts.upload) await this.opts.upload(d, { stream: image.stream, size: image.size, format: out.format });
+          else await image.stream.cancel();
+        } catch (e) {
+          return { error: { code: 'upload', message: `[restore] upload to ${out.to} failed: ${(e as Error).message}` } };
+        }
+      }
+      if (d.kind === 'volume') this.volumes.set(d.path, out.contentSha256);
+      return { restore: out };
+    });
+  }
+
+  async startVerify(hostId: string, req: AgentVerifyRequest, opts: GatewayCallOptions = {}): Promise<{ agentJobId: string }> {
+    this.check(hostId, opts);
+    const pts = this.points(req.repository, req.vmId).filter((p) => !req.point || p.id === req.point);
+    const bytes = pts.reduce((a, p) => a + p.disks.reduce((b, d) => b + d.file_size, 0), 0);
+    return this.startOther(hostId, 'verify', req, 'repository', bytes, async () => {
+      const out = verifyOutcome(this.points(req.repository, req.vmId), req, this.corrupted, this.elapsed(hostId, req.requestId));
+      return 'error' in out ? out : { verify: out };
+    });
+  }
+
+  async startPrune(hostId: string, req: AgentPruneRequest, opts: GatewayCallOptions = {}): Promise<{ agentJobId: string }> {
+    this.check(hostId, opts);
+    return this.startOther(hostId, 'prune', req, 'repository', req.remove.length * this.diskSize, async () => {
+      const r = pruneResult(this.points(req.repository, req.vmId), req, this.elapsed(hostId, req.requestId));
+      if ('error' in r) return r;
+      this.repos.get(req.repository)?.set(req.vmId, r.points);
+      return { prune: r.outcome };
+    });
+  }
+
+  async scan(hostId: string, req: AgentScanRequest, opts: GatewayCallOptions = {}): Promise<ScanOutcome> {
+    this.check(hostId, opts);
+    return structuredClone(scanOutcome(this.repos.get(req.repository) ?? new Map(), req));
+  }
+
+  async exportImage(hostId: string, req: AgentExportRequest, opts: GatewayCallOptions = {}): Promise<AgentExport> {
+    this.check(hostId, opts);
+    const out = exportStream(this.points(req.repository, req.vmId), req);
+    if ('error' in out) throw new AgentGatewayError('rejected', `[agent] ${out.error.message}`);
+    const signal = opts.signal;
+    signal?.addEventListener('abort', () => { out.stream.cancel(signal.reason).catch(() => {}); }, { once: true });
+    return { stream: out.stream, size: out.size, format: req.format, pointId: out.pointId, disk: req.disk };
   }
 
   async jobStatus(hostId: string, agentJobId: string, opts: GatewayCallOptions = {}): Promise<AgentJobStatus> {
@@ -134,7 +222,7 @@ export class MemoryAgentGateway implements AgentGateway {
     this.check(hostId, opts);
     return {
       hostname: `kvm-${hostId.slice(0, 8)}`, version: this.opts.version ?? '0.1.0-memory',
-      capabilities: { backup: true, incremental: true, restore: false, memory: true },
+      capabilities: { backup: true, incremental: true, restore: true, verify: true, prune: true, export: true, memory: true },
     };
   }
 
@@ -168,6 +256,12 @@ export class MemoryAgentGateway implements AgentGateway {
     }
   }
 
+  /** A byte of this point's image of `disk` no longer matches its digest: verification says so. */
+  corrupt(vmId: string, pointId: string, disk = 'vda'): void {
+    if (!this.repos.size || ![...this.repos.values()].some((r) => r.get(vmId)?.some((p) => p.id === pointId))) throw new Error(`[agent-memory] no point ${pointId} of VM ${vmId}`);
+    this.corrupted.add(`${pointId}/${disk}`);
+  }
+
   /** The VM's bitmap is gone (a host crash): `auto` takes a full, `incremental` fails. */
   invalidateCheckpoint(vmId: string): void { this.invalid.add(vmId); }
 
@@ -194,6 +288,32 @@ export class MemoryAgentGateway implements AgentGateway {
     return job;
   }
 
+  private startOther(hostId: string, kind: AgentJobKind, req: MemoryJobRequest, subject: string, bytes: number, run: Job['run']): { agentJobId: string } {
+    const agentJobId = `mem-${hostId.slice(0, 8)}-${++this.seq}`;
+    const script = this.opts.script?.(hostId, req, kind);
+    const job: Job = {
+      hostId, kind, request: req, req: undefined as unknown as AgentBackupRequest, run, disks: [{ target: subject, size: bytes }],
+      tick: 0, ticks: Math.max(1, script?.ticks ?? this.ticks), script, listeners: new Set(),
+      status: { agentJobId, kind, state: 'queued', startedAt: new Date(this.clock()).toISOString() },
+    };
+    this.jobs.set(agentJobId, job);
+    this.otherRequests.push({ hostId, kind, req: structuredClone(req), at: this.clock() });
+    this.schedule(job);
+    return { agentJobId };
+  }
+
+  private elapsed(hostId: string, requestId: string): number {
+    const j = [...this.jobs.values()].find((x) => x.hostId === hostId && x.request.requestId === requestId && !isTerminal(x.status));
+    return j?.status.startedAt ? Math.max(0, this.clock() - Date.parse(j.status.startedAt)) : 0;
+  }
+
+  private async completeOther(job: Job): Promise<void> {
+    const out = await job.run!();
+    if (isTerminal(job.status)) return; // cancelled meanwhile
+    if ('error' in out && out.error) this.finish(job, { state: 'failed', error: (out as Refusal).error });
+    else this.finish(job, { state: 'succeeded', ...(out as Partial<AgentJobStatus>) });
+  }
+
   private schedule(job: Job): void {
     job.timer = setTimeout(() => { job.timer = undefined; this.step(job); }, this.tickMs);
   }
@@ -209,8 +329,8 @@ export class MemoryAgentGateway implements AgentGateway {
   private step(job: Job): void {
     if (isTerminal(job.status) || this.paused) return;
     if (job.status.state === 'queued') {
-      const plan = this.plan(job);
-      if ('error' in plan) { this.finish(job, { state: 'failed', error: plan.error }); return; }
+      const plan = job.kind === 'backup' ? this.plan(job) : undefined;
+      if (plan && 'error' in plan) { this.finish(job, { state: 'failed', error: plan.error }); return; }
       job.plan = plan;
       job.status.state = 'running';
       const n = (this.running.get(job.hostId) ?? 0) + 1;
@@ -224,7 +344,11 @@ export class MemoryAgentGateway implements AgentGateway {
       job.tick++;
       job.status.progress = this.progress(job);
       this.emit(job, { type: 'progress', progress: structuredClone(job.status.progress) });
-      if (job.tick >= job.ticks) { this.complete(job); return; }
+      if (job.tick >= job.ticks) {
+        if (job.kind === 'backup') this.complete(job);
+        else void this.completeOther(job).catch((e: unknown) => this.finish(job, { state: 'failed', error: { code: 'internal', message: `[agent] ${(e as Error).message}` } }));
+        return;
+      }
     }
     this.schedule(job);
   }
@@ -296,7 +420,7 @@ export class MemoryAgentGateway implements AgentGateway {
     if (job.status.state === 'running') this.running.set(job.hostId, Math.max(0, (this.running.get(job.hostId) ?? 1) - 1));
   }
 
-  private finish(job: Job, end: Pick<AgentJobStatus, 'state' | 'result' | 'error'>): void {
+  private finish(job: Job, end: Partial<AgentJobStatus> & Pick<AgentJobStatus, 'state'>): void {
     clearTimeout(job.timer);
     job.timer = undefined;
     this.release(job);

@@ -3,11 +3,17 @@
  * AgentGateway: how the control plane drives the Sendense agent on a KVM host. The control plane
  * names the host by its CloudStack host id; the adapter knows how to reach that host's agent
  * (the SSH link to the agent daemon's unix socket, agent/link/; in tests the in-memory agent of
- * memory.ts). Five verbs, all taking an AbortSignal:
+ * memory.ts). The verbs, all taking an AbortSignal:
  *
  *   startBackup(hostId, req) → { agentJobId }   the agent accepted the job (it runs on the host,
  *                                               whatever happens to the control plane)
- *   jobStatus(hostId, agentJobId) → status      state, progress, and the result or error when done
+ *   startRestore(hostId, req) → { agentJobId }  one disk of a point to a file, onto a stopped VM's
+ *                                               volume (in place), or POSTed to an upload URL
+ *   startVerify(hostId, req) → { agentJobId }   re-read points (and optionally restore-test them)
+ *   startPrune(hostId, req) → { agentJobId }    remove points, merging survivors forward first
+ *   scan(hostId, req) → ScanOutcome             the repository's VMs, points and bytes (synchronous)
+ *   exportImage(hostId, req) → AgentExport      one disk of a point as a qcow2 or raw byte stream
+ *   jobStatus(hostId, agentJobId) → status      kind, state, progress, and the result or error when done
  *   events(hostId, agentJobId) → async iterable progress and state events, live
  *   cancel(hostId, agentJobId)                  asks the agent to stop the job
  *   health(hostId) → { hostname, version, capabilities }
@@ -34,8 +40,20 @@
  * - `mode`: `full` forces a full, `auto` lets the agent take an incremental when the parent's
  *   checkpoint is usable (it takes a full and says why otherwise), `incremental` fails when an
  *   incremental is impossible. The control plane sends `full` or `auto` (api/policy/decide.ts).
+ * - Job status is kind-aware: `kind` says what the job is, and a succeeded job carries its typed
+ *   outcome — `result` (backup), `restore`, `verify` or `prune` — validated with the daemon's own
+ *   zod schemas at the boundary (an outcome that does not parse is a `protocol` error).
+ * - A restore reads the chain and checks every block against the point's digests; an in-place
+ *   restore keeps the volume's previous content until the restored image is verified and puts it
+ *   back on any failure or cancel (the agent's promise, agent/daemon/schemas.ts).
+ * - `exportImage` resolves once the agent started answering: `size` is the byte count when the
+ *   agent knows it up front; aborting the signal (or cancelling the stream) stops the agent's read.
+ *   A point or disk that does not exist is `rejected` before any byte.
  */
 import type { PointManifest } from '../../agent/repository/manifest.ts';
+import type { PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome } from '../../agent/daemon/schemas.ts';
+
+export type { PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome };
 
 export type AgentBackupMode = 'full' | 'incremental' | 'auto';
 
@@ -55,6 +73,73 @@ export interface AgentBackupRequest {
   /** stored in the repository's metadata.json (platform_metadata.cloudstack) */
   platformMetadata?: { cloudstack?: { vm_id?: string; zone?: string; service_offering?: string; template?: string } };
 }
+
+export type AgentImageFormat = 'qcow2' | 'raw';
+
+/** where a restore writes, always ON THE AGENT HOST's side of the wire */
+export type AgentRestoreDestination =
+  /** a file on the agent host */
+  | { kind: 'file'; path: string; format?: AgentImageFormat; overwrite?: boolean }
+  /** a stopped VM's volume file (format: the volume's current one when omitted) */
+  | { kind: 'volume'; path: string; format?: AgentImageFormat }
+  /** multipart POST (field `file`) to an upload URL, e.g. CloudStack's getUploadParamsForVolume */
+  | { kind: 'upload'; url: string; headers?: Record<string, string>; format?: AgentImageFormat };
+
+/** The repository a request is about; the adapter adds how the agent reaches it (its SSH key). */
+export interface AgentRepoRequest {
+  /** the control plane's id for this request: a retry with the same id returns the same job */
+  requestId: string;
+  /** ssh://user@host[:port]/path or a directory on the host */
+  repository: string;
+  vmId: string;
+}
+
+export interface AgentRestoreRequest extends AgentRepoRequest {
+  /** libvirt target of the disk in the point (vda) */
+  disk: string;
+  /** default: the newest point */
+  point?: string;
+  destination: AgentRestoreDestination;
+}
+
+export interface AgentVerifyRequest extends AgentRepoRequest {
+  /** default: every point of the VM */
+  point?: string;
+  /** also restore each point to a scratch file and compare with its digests end to end */
+  restoreTest?: boolean;
+}
+
+export interface AgentPruneRequest extends AgentRepoRequest {
+  /** the point ids to remove (merges keep every other point restorable) */
+  remove: string[];
+}
+
+export interface AgentScanRequest {
+  repository: string;
+  /** default: every VM in the repository */
+  vmId?: string;
+}
+
+export interface AgentExportRequest {
+  repository: string;
+  vmId: string;
+  disk: string;
+  /** default: the newest point */
+  point?: string;
+  format: AgentImageFormat;
+}
+
+export interface AgentExport {
+  stream: ReadableStream<Uint8Array>;
+  /** bytes the stream carries, when the agent says so up front */
+  size?: number;
+  format: AgentImageFormat;
+  /** the point exported (the newest when none was asked for), when the agent says */
+  pointId?: string;
+  disk: string;
+}
+
+export type AgentJobKind = 'backup' | 'restore' | 'verify' | 'prune';
 
 export type AgentJobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -80,10 +165,18 @@ export interface AgentBackupResult {
 
 export interface AgentJobStatus {
   agentJobId: string;
+  /** what the job is (a status without it is a backup's: adapters always set it) */
+  kind?: AgentJobKind;
   state: AgentJobState;
   progress?: AgentProgress;
-  /** present when state is succeeded */
+  /** present when a backup succeeded */
   result?: AgentBackupResult;
+  /** present when a restore succeeded */
+  restore?: RestoreOutcome;
+  /** present when a verification succeeded (it may have found problems: `ok` says) */
+  verify?: VerifyOutcome;
+  /** present when a prune succeeded */
+  prune?: PruneOutcome;
   /** present when state is failed (and, with the reason, when cancelled) */
   error?: { code: string; message: string };
   startedAt?: string;
@@ -117,6 +210,11 @@ export interface GatewayCallOptions {
 
 export interface AgentGateway {
   startBackup(hostId: string, req: AgentBackupRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
+  startRestore(hostId: string, req: AgentRestoreRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
+  startVerify(hostId: string, req: AgentVerifyRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
+  startPrune(hostId: string, req: AgentPruneRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
+  scan(hostId: string, req: AgentScanRequest, opts?: GatewayCallOptions): Promise<ScanOutcome>;
+  exportImage(hostId: string, req: AgentExportRequest, opts?: GatewayCallOptions): Promise<AgentExport>;
   jobStatus(hostId: string, agentJobId: string, opts?: GatewayCallOptions): Promise<AgentJobStatus>;
   events(hostId: string, agentJobId: string, opts?: GatewayCallOptions): AsyncIterable<AgentJobEvent>;
   cancel(hostId: string, agentJobId: string, opts?: GatewayCallOptions): Promise<void>;

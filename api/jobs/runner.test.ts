@@ -5,6 +5,7 @@
  * restore points.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { delegateGateway } from '../agents/delegate.ts';
 import { MemoryAgentGateway } from '../agents/memory.ts';
 import type { AgentBackupRequest, AgentGateway, AgentJobEvent, AgentJobStatus, GatewayCallOptions } from '../agents/port.ts';
 import { createSimulator } from '../cloudstack-sim/app.ts';
@@ -27,6 +28,11 @@ class Doctored implements AgentGateway {
   }
   cancel(h: string, id: string, o?: GatewayCallOptions) { return this.inner.cancel(h, id, o); }
   health(h: string, o?: GatewayCallOptions) { return this.inner.health(h, o); }
+  startRestore: AgentGateway['startRestore'] = (h, r, o) => this.inner.startRestore(h, r, o);
+  startVerify: AgentGateway['startVerify'] = (h, r, o) => this.inner.startVerify(h, r, o);
+  startPrune: AgentGateway['startPrune'] = (h, r, o) => this.inner.startPrune(h, r, o);
+  scan: AgentGateway['scan'] = (h, r, o) => this.inner.scan(h, r, o);
+  exportImage: AgentGateway['exportImage'] = (h, r, o) => this.inner.exportImage(h, r, o);
   private fix(s: AgentJobStatus) { return s.state === 'succeeded' ? this.doctor(structuredClone(s)) : s; }
 }
 
@@ -123,7 +129,7 @@ describe('JobRunner', () => {
     const world = testWorld();
     const mem = memoryFor(world);
     let hold = true;
-    const gate: AgentGateway = {
+    const gate: AgentGateway = delegateGateway(mem, {
       startBackup: async (h, r, o) => {
         while (hold) {
           if (o?.signal?.aborted) throw o.signal.reason;
@@ -131,11 +137,7 @@ describe('JobRunner', () => {
         }
         return mem.startBackup(h, r, o);
       },
-      jobStatus: (h, id, o) => mem.jobStatus(h, id, o),
-      events: (h, id, o) => mem.events(h, id, o),
-      cancel: (h, id, o) => mem.cancel(h, id, o),
-      health: (h, o) => mem.health(h, o),
-    };
+    });
     f = await makeFixture({ state: world, gateway: gate });
     const job = await f.cp.runner.enqueue({ vmId: f.vmId('db-1'), trigger: 'manual' });
     await expect.poll(async () => (await f!.store.jobs.get(job.id))?.status, { timeout: 5000 }).toBe('dispatching');
