@@ -43,6 +43,35 @@ export async function openPointChain(repo: Repository, vm: string, pointId: stri
   return { point: top.point, disk: top.disk, links, chain, sums };
 }
 
+/**
+ * Which blocks some layer of the chain allocates (1) or none does (0). A block no layer allocates
+ * reads as zeros, so its digest must be the digest of zeros: otherwise throws VerifyError (an image
+ * of the chain lost data).
+ */
+export async function allocatedBlocks(c: ChainOfPoint, signal?: AbortSignal): Promise<Uint8Array> {
+  const { sums, chain } = c;
+  const bs = sums.blockSize;
+  const allocated = new Uint8Array(sums.blocks);
+  for (const e of await chain.extents(0, chain.size, signal)) {
+    for (let b = Math.floor(e.offset / bs); b * bs < e.offset + e.length; b++) allocated[b] = 1;
+  }
+  for (let b = 0; b < sums.blocks; b++) {
+    if (!allocated[b] && !sums.get(b).equals(zeroDigest(sums.blockLength(b)))) {
+      throw new VerifyError(`[verify] block ${b} (offset ${b * bs}) of ${c.disk.target} at point ${c.point.id} is not stored in any image of the chain but was not zero when backed up: an image is missing data`, b);
+    }
+  }
+  return allocated;
+}
+
+/** Reads one block of the chain and checks it against its digest (VerifyError when it differs). */
+export async function readBlock(c: ChainOfPoint, b: number, signal?: AbortSignal): Promise<Buffer> {
+  const data = await c.chain.read(b * c.sums.blockSize, c.sums.blockLength(b), signal);
+  if (!sha256(data).equals(c.sums.get(b))) {
+    throw new VerifyError(`[verify] block ${b} (offset ${b * c.sums.blockSize}) of ${c.disk.target} at point ${c.point.id} does not match its digest: the repository's data is damaged`, b);
+  }
+  return data;
+}
+
 export interface BlockHandler {
   /** called for every block that holds data (in any order); zero blocks are skipped */
   (offset: number, data: Buffer): Promise<void>;
@@ -54,20 +83,11 @@ export interface BlockHandler {
  * mismatch. Returns the bytes read.
  */
 export async function readVerified(c: ChainOfPoint, onBlock: BlockHandler | undefined, opts: { inFlight?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<number> {
-  const { sums, chain } = c;
+  const { sums } = c;
   const bs = sums.blockSize;
-  const extents = await chain.extents(0, chain.size, opts.signal);
-  const allocated = new Uint8Array(sums.blocks);
-  for (const e of extents) {
-    for (let b = Math.floor(e.offset / bs); b * bs < e.offset + e.length; b++) allocated[b] = 1;
-  }
+  const allocated = await allocatedBlocks(c, opts.signal);
   const todo: number[] = [];
-  for (let b = 0; b < sums.blocks; b++) {
-    if (allocated[b]) todo.push(b);
-    else if (!sums.get(b).equals(zeroDigest(sums.blockLength(b)))) {
-      throw new VerifyError(`[verify] block ${b} (offset ${b * bs}) of ${c.disk.target} at point ${c.point.id} is not stored in any image of the chain but was not zero when backed up: an image is missing data`, b);
-    }
-  }
+  for (let b = 0; b < sums.blocks; b++) if (allocated[b]) todo.push(b);
   let next = 0;
   let bytes = 0;
   let failed: unknown;
@@ -76,10 +96,7 @@ export async function readVerified(c: ChainOfPoint, onBlock: BlockHandler | unde
       const b = todo[next++];
       try {
         opts.signal?.throwIfAborted();
-        const data = await chain.read(b * bs, sums.blockLength(b), opts.signal);
-        if (!sha256(data).equals(sums.get(b))) {
-          throw new VerifyError(`[verify] block ${b} (offset ${b * bs}) of ${c.disk.target} at point ${c.point.id} does not match its digest: the repository's data is damaged`, b);
-        }
+        const data = await readBlock(c, b, opts.signal);
         bytes += data.length;
         if (onBlock) await onBlock(b * bs, data);
         opts.onProgress?.(bytes, todo.length * bs);

@@ -13,15 +13,24 @@ export class LocalRestoreFile implements RestoreFile {
   private done = false;
   private constructor(readonly path: string, private readonly partial: string, private readonly fh: FileHandle) {}
 
-  static async create(file: string, opts: { overwrite?: boolean } = {}): Promise<LocalRestoreFile> {
+  /** `uid`/`gid`/`mode`: the file's owner and permissions (default: ours, 0600) */
+  static async create(file: string, opts: { overwrite?: boolean; uid?: number; gid?: number; mode?: number } = {}): Promise<LocalRestoreFile> {
     const abs = path.resolve(file);
     if (!opts.overwrite && (await stat(abs).catch(() => undefined))) {
       throw new Error(`[restore] ${abs} exists: choose another --to path or remove it first`);
     }
     const partial = `${abs}.sendense-partial`;
+    let fh: FileHandle | undefined;
     try {
-      return new LocalRestoreFile(abs, partial, await open(partial, 'w', 0o600));
+      fh = await open(partial, 'w', 0o600);
+      if (opts.uid !== undefined || opts.gid !== undefined) await fh.chown(opts.uid ?? -1, opts.gid ?? -1);
+      if (opts.mode !== undefined) await fh.chmod(opts.mode);
+      return new LocalRestoreFile(abs, partial, fh);
     } catch (e) {
+      if (fh) {
+        await fh.close().catch(() => {});
+        await rm(partial, { force: true });
+      }
       throw new Error(`[restore] cannot create ${partial}: ${(e as Error).message}`, { cause: e });
     }
   }

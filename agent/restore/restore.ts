@@ -6,6 +6,7 @@
 import type { BackupTarget } from '../target/port.ts';
 import { Repository } from '../repository/repository.ts';
 import { Qcow2Writer } from '../qcow2/writer.ts';
+import type { SumsTable } from '../backup/sums.ts';
 import type { RestoreFile } from './port.ts';
 import { openPointChain, readVerified } from './chain-read.ts';
 
@@ -28,6 +29,8 @@ export interface RestoreResult {
   chain: string[];
   contentSha256: string;
   durationMs: number;
+  /** the point's block digests, to check the written result end to end */
+  sums: SumsTable;
 }
 
 export class RestoreError extends Error {
@@ -57,7 +60,7 @@ export async function restoreDisk(target: BackupTarget, out: RestoreFile, req: R
     await out.commit(req.signal);
     return {
       pointId: c.point.id, disk: c.disk.target, virtualSize: c.disk.virtual_size, bytesRead,
-      chain: c.links.map((l) => l.disk.image), contentSha256: c.disk.content_sha256, durationMs: Date.now() - t0,
+      chain: c.links.map((l) => l.disk.image), contentSha256: c.disk.content_sha256, durationMs: Date.now() - t0, sums: c.sums,
     };
   } catch (e) {
     await out.abort().catch(() => {});

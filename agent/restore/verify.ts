@@ -20,7 +20,11 @@ export interface VerifyDeps {
   checkImage?: (ra: RandomAccess, signal?: AbortSignal) => Promise<string[]>;
 }
 
-export interface DiskReport { target: string; ok: boolean; problems: string[]; bytesRead: number; chain: string[] }
+export interface DiskReport {
+  target: string; ok: boolean; problems: string[]; bytesRead: number; chain: string[];
+  /** when asked for (restore-test.ts): the disk restored to a scratch file and compared end to end */
+  restoreTest?: { ok: boolean; problems: string[]; bytesChecked: number; durationMs: number };
+}
 export interface PointReport { pointId: string; ok: boolean; disks: DiskReport[] }
 export interface VerifyReport { vm: string; ok: boolean; points: PointReport[]; durationMs: number }
 
