@@ -37,8 +37,11 @@ export type AssignmentKind = (typeof ASSIGNMENT_KINDS)[number];
 export const VERIFICATION_STATUSES = ['unverified', 'verified', 'failed'] as const;
 export const CHAIN_STATES = ['open', 'closed', 'broken'] as const;
 export const REPOSITORY_KINDS = ['ssh', 'local'] as const;
-export const RESTORE_KINDS = ['vm', 'volume'] as const;
-export const RESTORE_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/** api/restore/: in-place (onto the VM's own volumes), new-volume (uploaded to CloudStack), download; 'vm' and 'volume' are unused early names */
+export const RESTORE_KINDS = ['vm', 'volume', 'in-place', 'new-volume', 'download'] as const;
+export const RESTORE_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
+export type RestoreKind = (typeof RESTORE_KINDS)[number];
+export type RestoreStatus = (typeof RESTORE_STATUSES)[number];
 /** Repository work that needs no hypervisor: retention (prune), verification, import (scan). */
 export const MAINTENANCE_KINDS = ['prune', 'verify', 'import'] as const;
 export type MaintenanceKind = (typeof MAINTENANCE_KINDS)[number];
@@ -318,7 +321,13 @@ export const restores = sqliteTable('restores', {
   createdAt: created(),
   startedAt: ts('started_at'),
   finishedAt: ts('finished_at'),
-});
+  /** the host whose agent does the work (api/restore/plan.ts decides) */
+  kvmHostId: text('kvm_host_id'),
+  errorCode: text('error_code'),
+  /** where the restore stands and what it made: per disk its state, agent job and outcome, new volume ids (api/restore/state.ts) */
+  result: text('result', { mode: 'json' }).$type<Record<string, unknown>>(),
+  updatedAt: ts('updated_at'),
+}, (t) => [index('idx_restores_vm').on(t.platformVmId, t.createdAt), index('idx_restores_status').on(t.status)]);
 
 /**
  * Repository work without a hypervisor (api/retention/, api/verification/): a prune, a
@@ -396,6 +405,7 @@ export type Chain = InferSelectModel<typeof chains>;
 export type RestorePoint = InferSelectModel<typeof restorePoints>;
 export type RestorePointDisk = InferSelectModel<typeof restorePointDisks>;
 export type Restore = InferSelectModel<typeof restores>;
+export type NewRestore = InferInsertModel<typeof restores>;
 export type MaintenanceJob = InferSelectModel<typeof maintenanceJobs>;
 export type NewMaintenanceJob = InferInsertModel<typeof maintenanceJobs>;
 export type AuditEntry = InferSelectModel<typeof auditLog>;
