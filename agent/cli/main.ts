@@ -13,6 +13,8 @@ Usage:
   sendense-agent restore --repo TARGET --vm-id UUID --disk vda [--point ID] --to PATH [--format qcow2|raw]
   sendense-agent verify  --repo TARGET --vm-id UUID [--point ID]
   sendense-agent list    --repo TARGET [--vm-id UUID] [--json]
+  sendense-agent prune   --repo TARGET --vm-id UUID --remove ID[,ID…] [--json]   merges forward what remains
+  sendense-agent scan    --repo TARGET [--vm-id UUID] [--json]   metadata, points, bytes used, problems
   sendense-agent serve   [--socket PATH] [--journal DIR]   the daemon the control plane reaches over SSH
   sendense-agent --help | --version
 
@@ -28,4 +30,6 @@ registerCommand('backup', async () => (await import('./backup.ts')).backupComman
 registerCommand('restore', async () => (await import('./restore.ts')).restoreCommand);
 registerCommand('verify', async () => (await import('./verify.ts')).verifyCommand);
 registerCommand('list', async () => (await import('./list.ts')).listCommand);
+registerCommand('prune', async () => (await import('./prune.ts')).pruneCommand);
+registerCommand('scan', async () => (await import('./scan.ts')).scanCommand);
 registerCommand('serve', async () => (await import('./serve.ts')).serveCommand);

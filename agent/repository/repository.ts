@@ -9,6 +9,7 @@ import {
   diskDir, isPointId, metadataPath, parseDiskDir, parseImageName, pointPath, pointsDir, vmDir,
 } from './layout.ts';
 import { parseManifest, parseMetadata, type PointDisk, type PointManifest, type VmMetadata } from './manifest.ts';
+import { recoverRetention } from './retention-recover.ts';
 
 export class RepositoryError extends Error {
   override name = 'RepositoryError';
@@ -123,14 +124,17 @@ export class Repository {
   /**
    * Removes what an interrupted run left (write order step 1): `.partial-*` files, and images or
    * sums that no manifest names. Files of a job still running are kept (`keepJob`).
+   * First of all, a prune a crash cut short is finished or undone (docs/FORMAT.md, "Retention"):
+   * its partial files are not leftovers until then.
    */
   async cleanupLeftovers(vm: string, opts: { keepJobs?: readonly string[]; pointIds?: readonly string[]; signal?: AbortSignal } = {}): Promise<string[]> {
-    const removed: string[] = [];
     const root = vmDir(vm);
     const entries = await this.target.list(root, opts.signal);
+    const removed = entries.some((e) => e.isDirectory && e.name === 'retention') ? await recoverRetention(this.target, vm, { signal: opts.signal }) : [];
     if (!entries.length) return removed;
     // an image or sums file belongs to the point its name carries; without that manifest it is an orphan
-    const ids = new Set(opts.pointIds ?? (await this.pointIds(vm, opts.signal)));
+    // (a recovered prune may have removed points since the caller listed them)
+    const ids = new Set(opts.pointIds && !removed.length ? opts.pointIds : await this.pointIds(vm, opts.signal));
     const lists = await Promise.all(entries.map(async (e) => {
       const n = e.isDirectory ? parseDiskDir(e.name) : undefined;
       if (n !== undefined) return { dir: diskDir(vm, n), files: await this.target.list(diskDir(vm, n), opts.signal) };
