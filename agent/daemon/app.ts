@@ -10,12 +10,14 @@ import type { AgentEngine } from './engine.ts';
 import type { JobJournal } from './journal.ts';
 import { agentRoutes } from './routes.ts';
 import { JobRunner } from './runner.ts';
-import type { AgentService, Capabilities, Health } from './service.ts';
+import { JobsError, type AgentService, type Capabilities, type DiskExporter, type Health } from './service.ts';
 
 export type { AgentAppType } from './routes.ts';
 
 export interface AgentAppDeps {
   engine: AgentEngine;
+  /** streams a point's disk (POST /v1/exports); default: the engine, when it has exportDisk */
+  exporter?: DiskExporter;
   journal: JobJournal;
   hypervisor: Pick<Hypervisor, 'getDomain' | 'listDomains' | 'disks'>;
   version: string;
@@ -82,6 +84,19 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
     get: (id) => runner.get(id),
     cancel: (id) => runner.cancel(id),
     subscribe: (id, l) => runner.subscribe(id, l),
+    async exportDisk(body, signal) {
+      await runner.start();
+      const exporter = deps.exporter ?? ('exportDisk' in deps.engine ? (deps.engine as AgentEngine & DiskExporter) : undefined);
+      if (!exporter) throw new JobsError('unsupported', '[daemon] this agent cannot stream restore points (its engine has no export)');
+      try {
+        return await exporter.exportDisk(body, signal);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        const code = (x: unknown) => (x as { code?: unknown } | undefined)?.code;
+        const missing = code(e) === 'not-found' || code((e as { cause?: unknown }).cause) === 'not-found' || /has no restore point/.test(msg);
+        throw new JobsError(missing ? 'not-found' : 'export-failed', msg, undefined, { cause: e });
+      }
+    },
   };
   return { app: agentRoutes(service), runner, start: () => runner.start(), close: () => runner.close() };
 }

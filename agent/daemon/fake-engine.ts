@@ -8,7 +8,8 @@
  * can hold every new call at its start until released (for deterministic queue tests).
  */
 import type { AgentEngine, EngineBackup, EngineRun } from './engine.ts';
-import type { BackupOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import type { BackupOutcome, ExportBody, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import type { ImageStream } from '../restore/port.ts';
 
 export interface FakeEngineOptions {
   /** bytes each call moves (default 64 MiB) */
@@ -31,7 +32,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export class FakeEngine implements AgentEngine {
-  readonly calls: { kind: 'backup' | 'restore' | 'verify'; request: unknown }[] = [];
+  readonly calls: { kind: 'backup' | 'restore' | 'verify' | 'export'; request: unknown }[] = [];
   /** points per VM id, oldest first */
   readonly points = new Map<string, string[]>();
   /** a call whose domain (backup) or vmId (restore, verify) is a key here fails with the message */
@@ -125,6 +126,28 @@ export class FakeEngine implements AgentEngine {
     return {
       pointId, disk: req.disk, ...destinationOf(req), format: req.format, virtualSize: bytes, bytesRead: bytes,
       chain: pts.slice(0, pts.indexOf(pointId) + 1).map((p) => `disk-0/${p}.qcow2`), contentSha256: '0'.repeat(64), durationMs: Date.now() - t0,
+    };
+  }
+
+  /** A download of `bytes` bytes: block i (1 MiB) filled with i & 0xff; a failure for the VM cuts it at half. */
+  async exportDisk(req: ExportBody, signal: AbortSignal): Promise<ImageStream> {
+    const pointId = this.pointOf(req.vmId, req.point, 'export');
+    this.calls.push({ kind: 'export', request: req });
+    const bytes = this.o.bytes ?? 64 << 20;
+    const failure = this.failures.get(req.vmId);
+    let read = 0;
+    const body = async function* () {
+      for (let off = 0, i = 0; off < bytes; off += 1 << 20, i++) {
+        signal.throwIfAborted();
+        if (failure && off >= bytes / 2) throw new Error(failure);
+        const n = Math.min(1 << 20, bytes - off);
+        read += n;
+        yield Buffer.alloc(n, i & 0xff);
+      }
+    };
+    return {
+      pointId, disk: req.disk, format: req.format, virtualSize: bytes, contentSha256: '0'.repeat(64), chain: [], length: bytes,
+      body: body(), bytesRead: () => read, close: async () => {},
     };
   }
 

@@ -1,20 +1,20 @@
 /**
  * @layer entry
  * The real AgentEngine: the same use cases and adapters as the CLI (agent/cli/deps.ts) — runBackup
- * on libvirt + our NBD client into a local or SSH repository, restoreDisk into a local file,
- * verifyPoints with the qcow2 checker. Each job opens its own repository connection and closes
+ * on libvirt + our NBD client into a local or SSH repository; restores (file, volume in place,
+ * upload), downloads and verification with restore tests through agent/restore/engine-restore.ts,
+ * with the qcow2 checker. Each job opens its own repository connection and closes
  * it at the end, so concurrent jobs never share state.
  */
 import { runBackup } from '../backup/backup.ts';
 import { agentDeps, checkImage, openRepoTarget } from '../cli/deps.ts';
 import { Repository } from '../repository/repository.ts';
-import { LocalRestoreFile } from '../restore/local-file.ts';
-import { restoreDisk } from '../restore/restore.ts';
-import { verifyPoints } from '../restore/verify.ts';
+import { exportJob, restoreJob, verifyJob } from '../restore/engine-restore.ts';
 import type { AgentEngine } from './engine.ts';
+import type { DiskExporter } from './service.ts';
 
 /** Per-job sockets and scratch files go where the CLI's go: SENDENSE_AGENT_WORKDIR (deps.ts). */
-export function libvirtEngine(): AgentEngine {
+export function libvirtEngine(): AgentEngine & DiskExporter {
   return {
     async backup(req, run) {
       const deps = await agentDeps({ repo: req.repo, identity: req.identity, knownHosts: req.knownHosts, signal: run.signal, log: run.log });
@@ -39,33 +39,11 @@ export function libvirtEngine(): AgentEngine {
       }
     },
 
-    async restore(req, run) {
-      const target = await openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal: run.signal });
-      try {
-        if (!req.to) throw new Error('[agent] restore in place and upload are not implemented yet: give `to`');
-        const to = req.to;
-        const out = await LocalRestoreFile.create(to, { overwrite: req.overwrite });
-        const r = await restoreDisk(target, out, {
-          vm: req.vmId, disk: req.disk, point: req.point, format: req.format, signal: run.signal,
-          onProgress: (done, total) => run.onProgress({ bytesDone: done, bytesTotal: total, disk: req.disk }),
-        });
-        return {
-          pointId: r.pointId, disk: r.disk, destination: 'file', to, format: req.format, virtualSize: r.virtualSize,
-          bytesRead: r.bytesRead, chain: r.chain, contentSha256: r.contentSha256, durationMs: r.durationMs,
-        };
-      } finally {
-        await target.close().catch(() => {});
-      }
-    },
+    // restore (file, volume in place, upload), verify (+ restore test), download: agent/restore/engine-restore.ts
+    restore: (req, run) => restoreJob(req, run),
 
-    async verify(req, run) {
-      const target = await openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal: run.signal });
-      try {
-        const r = await verifyPoints({ target, checkImage }, req.vmId, { point: req.point, signal: run.signal });
-        return { vmId: r.vm, ok: r.ok, points: r.points, durationMs: r.durationMs };
-      } finally {
-        await target.close().catch(() => {});
-      }
-    },
+    verify: (req, run) => verifyJob(req, run),
+
+    exportDisk: (req, signal) => exportJob(req, signal),
   };
 }

@@ -9,6 +9,12 @@
  *   POST /v1/backups             202 {job} | 400 | 404 domain-not-found | 409 busy (+ jobId)
  *   POST /v1/restores            202 {job} | 400 | 409 busy (same destination file)
  *   POST /v1/verify              202 {job} | 400
+ *   POST /v1/exports             200 application/octet-stream: one disk of one point (ExportBody),
+ *                                Content-Length up front, X-Sendense-Point / -Disk / -Format /
+ *                                -Virtual-Size / -Content-Sha256 headers | 400 | 404 no such point
+ *                                or disk | 422 the repository cannot produce it | 501. A damaged
+ *                                block met while streaming raw ends the body early: the client
+ *                                gets fewer bytes than Content-Length (a truncated download).
  *                                (all three: 200 {job} when `requestId` names a job submitted
  *                                before with the same body; 409 request-conflict for another body)
  *   GET  /v1/jobs[?state&kind&domain&vmId&limit] 200 {jobs} (newest first)
@@ -26,11 +32,13 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { validator } from 'hono/validator';
 import { z } from 'zod';
 import { JOB_STATES, type JobEvent } from './job.ts';
-import { BackupBody, describeIssues, RestoreBody, VerifyBody } from './schemas.ts';
+import { BackupBody, describeIssues, ExportBody, RestoreBody, VerifyBody } from './schemas.ts';
+import { exportResponse } from '../restore/http-export.ts';
 import { JobsError, type AgentService, type JobsErrorCode, type Submitted } from './service.ts';
 
 const STATUS: Record<JobsErrorCode, ContentfulStatusCode> = {
   'not-found': 404, 'domain-not-found': 404, busy: 409, 'request-conflict': 409, finished: 409, stopping: 503, hypervisor: 502, journal: 500,
+  unsupported: 501, 'export-failed': 422,
 };
 
 export const KEEPALIVE_MS = 15_000;
@@ -94,6 +102,7 @@ export function agentRoutes(service: AgentService) {
     .post('/v1/backups', jsonBody(BackupBody), async (c) => accepted(c, await service.submitBackup(c.req.valid('json'))))
     .post('/v1/restores', jsonBody(RestoreBody), async (c) => accepted(c, await service.submitRestore(c.req.valid('json'))))
     .post('/v1/verify', jsonBody(VerifyBody), async (c) => accepted(c, await service.submitVerify(c.req.valid('json'))))
+    .post('/v1/exports', jsonBody(ExportBody), async (c) => exportResponse(await service.exportDisk(c.req.valid('json'), c.req.raw.signal), c.req.valid('json').vmId))
     .get('/v1/jobs', queryOf(JobsQuery), async (c) => c.json({ jobs: await service.list(c.req.valid('query')) }, 200))
     .get('/v1/jobs/:id', async (c) => c.json({ job: await service.get(c.req.param('id')) }, 200))
     .post('/v1/jobs/:id/cancel', async (c) => {

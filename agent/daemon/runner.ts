@@ -135,7 +135,9 @@ export class JobRunner {
 
   async submitRestore(body: RestoreBody): Promise<Submitted> {
     await this.ready();
-    return this.resubmitted('restore', body) ?? this.submit({ kind: 'restore', request: body, vmId: body.vmId }, `file:${body.to}`, `restoring to ${body.to}`);
+    // one restore per destination: a file, a volume (in place), an upload URL
+    const dest = body.inPlace?.path ?? body.to ?? body.upload?.url.split('?')[0];
+    return this.resubmitted('restore', body) ?? this.submit({ kind: 'restore', request: body, vmId: body.vmId }, `${body.upload ? 'url' : 'file'}:${dest}`, `restoring to ${dest}`);
   }
 
   async submitVerify(body: VerifyBody): Promise<Submitted> {

@@ -152,7 +152,11 @@ export const VerifyOutcome = z.object({
   points: z.array(z.object({
     pointId: z.string(),
     ok: z.boolean(),
-    disks: z.array(z.object({ target: z.string(), ok: z.boolean(), problems: z.array(z.string()), bytesRead: z.number(), chain: z.array(z.string()) })),
+    disks: z.array(z.object({
+      target: z.string(), ok: z.boolean(), problems: z.array(z.string()), bytesRead: z.number(), chain: z.array(z.string()),
+      /** with `restoreTest`: the disk restored to a scratch file, hashed and compared with its digests end to end */
+      restoreTest: z.object({ ok: z.boolean(), problems: z.array(z.string()), bytesChecked: z.number(), durationMs: z.number() }).optional(),
+    })),
   })),
   durationMs: z.number(),
 });
@@ -182,6 +186,22 @@ export const PruneOutcome = z.object({
   durationMs: z.number(),
 });
 export type PruneOutcome = z.output<typeof PruneOutcome>;
+
+/**
+ * A download (synchronous, `POST /v1/exports`): one disk of one point as the response body, raw
+ * or qcow2 (a standalone image). Raw is streamed as it is read and checked; qcow2 is built and
+ * checked in a scratch file first, then streamed.
+ */
+export const ExportBody = z.strictObject({
+  ...RepoAccess,
+  vmId: VmId,
+  disk: DiskTarget,
+  /** default: the newest point */
+  point: PointId.optional(),
+  format: z.enum(['qcow2', 'raw']).default('raw'),
+});
+export type ExportBody = z.output<typeof ExportBody>;
+export type ExportInput = z.input<typeof ExportBody>;
 
 /** A repository listing (synchronous): the VMs in it with their metadata, points and bytes used. */
 export const ScanBody = z.strictObject({

@@ -7,7 +7,8 @@
  */
 import type { DomainDisk, DomainInfo } from '../hypervisor/port.ts';
 import type { JobEvent, JobKind, JobRecord, JobState } from './job.ts';
-import type { BackupBody, RestoreBody, VerifyBody } from './schemas.ts';
+import type { BackupBody, ExportBody, RestoreBody, VerifyBody } from './schemas.ts';
+import type { ImageStream } from '../restore/port.ts';
 
 export interface Capabilities {
   libvirt: {
@@ -50,7 +51,7 @@ export interface JobFilter {
   limit?: number;
 }
 
-export type JobsErrorCode = 'not-found' | 'domain-not-found' | 'busy' | 'request-conflict' | 'finished' | 'stopping' | 'hypervisor' | 'journal';
+export type JobsErrorCode = 'not-found' | 'domain-not-found' | 'busy' | 'request-conflict' | 'finished' | 'stopping' | 'hypervisor' | 'journal' | 'unsupported' | 'export-failed';
 
 export class JobsError extends Error {
   override name = 'JobsError';
@@ -65,6 +66,15 @@ export interface Submitted {
   created: boolean;
 }
 
+/**
+ * Streams one disk of one point (POST /v1/exports). Rejects before any byte for a missing point
+ * or disk; the stream's body throws on a damaged block (the client sees a truncated body).
+ * The caller must close() the stream, consumed or not.
+ */
+export interface DiskExporter {
+  exportDisk(body: ExportBody, signal: AbortSignal): Promise<ImageStream>;
+}
+
 export interface AgentService {
   health(): Promise<Health>;
   domains(opts: { disks: boolean }): Promise<DomainView[]>;
@@ -77,4 +87,6 @@ export interface AgentService {
   cancel(id: string): Promise<JobRecord>;
   /** first event: the job now ('state', or 'done' when finished); returns the unsubscribe */
   subscribe(id: string, listener: (e: JobEvent) => void): Promise<() => void>;
+  /** JobsError 'unsupported' when the engine cannot export (fake engines without it) */
+  exportDisk(body: ExportBody, signal: AbortSignal): Promise<ImageStream>;
 }

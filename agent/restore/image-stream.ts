@@ -13,7 +13,7 @@ import { Repository } from '../repository/repository.ts';
 import type { ImageStream, LocalFiles } from './port.ts';
 import { openPointChain } from './chain-read.ts';
 import { verifiedContent } from './ordered-read.ts';
-import { restoreDisk, RestoreError } from './restore.ts';
+import { restoreDisk, RestoreError, type RestoreRequest } from './restore.ts';
 
 export interface ImageStreamDeps {
   target: BackupTarget;
@@ -22,17 +22,8 @@ export interface ImageStreamDeps {
   scratchDir: string;
 }
 
-export interface ImageStreamRequest {
-  vm: string;
-  disk: string;
-  /** default: the newest point */
-  point?: string;
-  format: 'qcow2' | 'raw';
-  inFlight?: number;
-  signal?: AbortSignal;
-  /** progress of the qcow2 build (before the stream exists) */
-  onProgress?: (done: number, total: number) => void;
-}
+/** as a restore's: the progress callback reports the qcow2 build (before the stream exists) */
+export type ImageStreamRequest = RestoreRequest;
 
 export async function openImageStream(deps: ImageStreamDeps, req: ImageStreamRequest): Promise<ImageStream> {
   const repo = new Repository(deps.target);
