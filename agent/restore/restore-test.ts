@@ -44,14 +44,13 @@ export async function restoreTestDisk(deps: RestoreTestDeps, vm: string, pointId
 }
 
 /**
- * Adds a restore test to every disk of a verification report that verified (a disk that failed
- * verification is not restore-tested: its problems already say why). A failed restore test makes
- * the disk, its point and the report not ok.
+ * Adds a restore test to every disk of a verification report, whether or not it verified (the
+ * restore test is separate evidence: it says whether the point restores at all). A failed
+ * restore test makes the disk, its point and the report not ok.
  */
 export async function addRestoreTests(deps: RestoreTestDeps, report: VerifyReport, signal?: AbortSignal): Promise<VerifyReport> {
   for (const p of report.points) {
     for (const d of p.disks) {
-      if (!d.ok) continue;
       d.restoreTest = await restoreTestDisk(deps, report.vm, p.pointId, d.target, signal);
       if (!d.restoreTest.ok) {
         d.ok = false;
