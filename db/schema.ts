@@ -285,7 +285,8 @@ export const restorePoints = sqliteTable('restore_points', {
   recordedAt: created(),
   deletedAt: ts('deleted_at'),
 }, (t) => [
-  uniqueIndex('uq_point').on(t.repositoryId, t.platformVmId, t.pointId),
+  // a point id is unique among the live points: a pruned point's id may come back (the agent names points by time)
+  uniqueIndex('uq_point_live').on(t.repositoryId, t.platformVmId, t.pointId).where(sql`deleted_at is null`),
   uniqueIndex('uq_point_job').on(t.jobId),
   index('idx_points_vm').on(t.platformVmId, t.createdAt),
   index('idx_points_chain').on(t.chainId),
