@@ -9,6 +9,11 @@
  * - `vm(p, id)`: one VM, checked live against CloudStack (listVirtualMachines id=): its account
  *   and domain now, not as discovery last saw them. A VM CloudStack does not know is `notfound`,
  *   somebody else's is `forbidden`, and CloudStack not answering is `unavailable` (refused).
+ *   A read (`{ read: true }`: listings) may use CloudStack's answer for the VM from the last
+ *   `vmCacheMs` (default 5 s; successful answers only, ownership still decided per principal):
+ *   a busy listing client costs CloudStack one call per VM every few seconds instead of one per
+ *   request, and a VM that changes hands is hidden from its old owner within that time. Changes
+ *   (backups, restores, assignments) always ask CloudStack afresh.
  * - `admin(p)`: root admin only (policies, hosts, agents, repositories).
  */
 import type { CloudStackApi } from '../cloudstack/port.ts';
@@ -21,12 +26,15 @@ import type { Principal } from './principal.ts';
 export interface AuthorizerDeps {
   cs: Pick<CloudStackApi, 'getVirtualMachine' | 'listAll'>;
   domainCacheMs?: number;
+  /** how long a read may reuse CloudStack's answer for a VM (default 5000; 0: never) */
+  vmCacheMs?: number;
   clock?: () => number;
 }
 
 export class Authorizer {
   private domains?: { at: number; parent: Map<string, string | undefined> };
   private readonly clock: () => number;
+  private readonly vms = new Map<string, { at: number; vm: VirtualMachine }>();
 
   constructor(private readonly deps: AuthorizerDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -43,18 +51,32 @@ export class Authorizer {
   }
 
   /** CloudStack's view of the VM, when the principal may act on it. */
-  async vm(p: Principal, vmId: string): Promise<VirtualMachine> {
+  async vm(p: Principal, vmId: string, opts: { read?: boolean } = {}): Promise<VirtualMachine> {
+    const vm = await this.lookup(vmId, opts.read === true);
+    if (!(await this.owns(p, vm))) {
+      throw new AuthError('forbidden', `VM ${vmId} belongs to account ${vm.account ?? '?'} in another domain or account than ${p.username}'s`);
+    }
+    return vm;
+  }
+
+  private async lookup(vmId: string, mayReuse: boolean): Promise<VirtualMachine> {
+    const now = this.clock();
+    const maxAge = this.deps.vmCacheMs ?? 5_000;
+    const hit = this.vms.get(vmId);
+    if (mayReuse && hit && now - hit.at < maxAge) return hit.vm;
     let vm: VirtualMachine;
     try {
       vm = await this.deps.cs.getVirtualMachine(vmId);
     } catch (e) {
+      this.vms.delete(vmId);
       if (e instanceof CloudStackError && (e.kind === 'notfound' || (e.kind === 'api' && e.errorcode === 431))) {
         throw new VmNotFoundError(`[auth] CloudStack knows no VM ${vmId}`, { cause: e });
       }
       throw new AuthError('unavailable', `cannot check access to VM ${vmId}: CloudStack did not answer (${(e as Error).message})`, undefined, { cause: e });
     }
-    if (!(await this.owns(p, vm))) {
-      throw new AuthError('forbidden', `VM ${vmId} belongs to account ${vm.account ?? '?'} in another domain or account than ${p.username}'s`);
+    if (maxAge > 0) {
+      if (this.vms.size >= 10_000) this.vms.clear(); // a bound, not a policy: entries live seconds
+      this.vms.set(vmId, { at: now, vm });
     }
     return vm;
   }

@@ -253,7 +253,7 @@ export function createApp(deps: AppDeps) {
     .get('/api/v1/vms/:id/restore-points', zParam(IdParam), zQuery(PageQuery), async (c) => {
       const { id } = c.req.valid('param');
       const q = c.req.valid('query');
-      await authorizer.vm(c.get('principal'), id);
+      await authorizer.vm(c.get('principal'), id, { read: true });
       const [items, total] = await Promise.all([store.points.listForVm(id, q), store.points.countForVm(id)]);
       return c.json({ items: items.map((x) => pointDto(x)), total, limit: q.limit, offset: q.offset }, 200);
     })

@@ -9,12 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, inArray, isNull, sql, sum } from 'drizzle-orm';
 import { backupJobs, chains, restorePointDisks, restorePoints, type JobStatus } from '../schema.ts';
 import { StoreError, type PointStore } from '../store.ts';
-import { guard, page, type Db } from './db.ts';
+import { guard, type Db } from './db.ts';
+import { createPointListing } from './point-list.ts';
 
 const LIVE: JobStatus[] = ['running', 'cancelling'];
 
 export function createPointStore(db: Db): PointStore {
   const live = and(isNull(restorePoints.deletedAt));
+  const listing = createPointListing(db);
   const newestOfChain = (chainId: string) => db.select().from(restorePoints)
     .where(and(eq(restorePoints.chainId, chainId), isNull(restorePoints.deletedAt)))
     .orderBy(desc(restorePoints.createdAt), desc(restorePoints.recordedAt)).limit(1).get();
@@ -23,12 +25,10 @@ export function createPointStore(db: Db): PointStore {
 
   return {
     async listForVm(vmId, p) {
-      const { limit, offset } = page(p);
-      return db.select().from(restorePoints).where(and(eq(restorePoints.platformVmId, vmId), live))
-        .orderBy(desc(restorePoints.createdAt), desc(restorePoints.id)).limit(limit).offset(offset).all();
+      return listing.page(vmId, p);
     },
     async countForVm(vmId) {
-      return db.select({ n: count() }).from(restorePoints).where(and(eq(restorePoints.platformVmId, vmId), live)).get()?.n ?? 0;
+      return listing.count(vmId);
     },
     async get(id) {
       const point = db.select().from(restorePoints).where(eq(restorePoints.id, id)).get();

@@ -2,7 +2,8 @@
  * Issue 5 §7: API p99 latency listing 10,000 restore points under 50 concurrent clients. The
  * control plane runs on a real SQLite file and a real HTTP server (@hono/node-server), CloudStack
  * is the simulator; the clients page through a VM's points as a root admin (token) and as the
- * VM's owner (a user: every request also asks CloudStack whether the VM is theirs). The reference
+ * VM's owner (a user: CloudStack decides whether the VM is theirs; the control plane reuses that
+ * answer for up to 5 s, api/auth/authorize.ts). The reference
  * in the same run: /healthz (no database, no CloudStack) under the same load.
  */
 import { serve } from '@hono/node-server';
@@ -13,7 +14,8 @@ import type { Row } from './agent.ts';
 
 const sha = (c: string) => c.repeat(64);
 
-function manifest(id: string, type: 'full' | 'incremental', parent: string | null, vm: string): PointManifest {
+/** A plausible one-disk manifest (its times from the point id): for benches and store tests. */
+export function manifest(id: string, type: 'full' | 'incremental', parent: string | null, vm: string): PointManifest {
   const t = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(9, 11)}:${id.slice(11, 13)}:${id.slice(13, 15)}.000Z`;
   return {
     format: 'sendense-point', version: 1, id, vm_uuid: vm, type, reason: type, parent, created_at: t, started_at: t, finished_at: t,
@@ -95,7 +97,7 @@ export async function benchApi(log: (s: string) => void): Promise<Row[]> {
       const fmt = (x: { p50: number; p99: number; rps: number; errors: number }) => `p50 ${x.p50.toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms, ${x.rps.toFixed(0)} req/s${x.errors ? `, ${x.errors} errors` : ''}`;
       return [
         { what: 'API: 100 of 10,000 restore points, 50 clients, root admin', value: fmt(a), reference: `/healthz ${fmt(ref)}`, ratio: (a.p99 / ref.p99).toFixed(1), target: 'p99 (no target set)', pass: a.errors === 0 },
-        { what: 'API: the same as the VM\'s owner (CloudStack asked each time)', value: fmt(u), reference: `/healthz p99 ${ref.p99.toFixed(1)} ms`, ratio: (u.p99 / ref.p99).toFixed(1), target: 'p99 (no target set)', pass: u.errors === 0 },
+        { what: 'API: the same as the VM\'s owner (CloudStack\'s answer on the VM reused for up to 5 s)', value: fmt(u), reference: `/healthz p99 ${ref.p99.toFixed(1)} ms`, ratio: (u.p99 / ref.p99).toFixed(1), target: 'p99 (no target set)', pass: u.errors === 0 },
       ];
     } finally {
       server.close();
