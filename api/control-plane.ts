@@ -24,6 +24,7 @@ import { createApp, type AppType } from './http/app.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { MetricsRegistry } from './metrics/registry.ts';
 import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
+import { RestoreRunner } from './restore/runner.ts';
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -71,6 +72,8 @@ export interface ControlPlane {
   authorizer: Authorizer;
   cloudstack: CloudStackClient;
   metrics: MetricsRegistry;
+  /** restores: in place, new volume, download (api/restore/runner.ts) */
+  restores: RestoreRunner;
   start(opts?: StartOptions): Promise<void>;
   stop(): Promise<void>;
   /** one scheduler tick now */
@@ -105,7 +108,8 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     store, gateway, cs, perHostLimit: opts.perHostConcurrency, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log,
   });
   const metrics = new MetricsRegistry();
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, version: opts.version, clientAddress: opts.clientAddress, clock, log });
+  const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, clock, log });
 
   const timers: Cron[] = [];
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {
@@ -117,9 +121,10 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   };
 
   return {
-    app, fetch: app.fetch, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics,
+    app, fetch: app.fetch, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics, restores,
     async start(s = {}) {
       await runner.recover();
+      await restores.recover();
       if (s.discoverNow ?? true) await discovery.refresh().catch((e: unknown) => log(`[discovery] ${(e as Error).message}`));
       every(s.discoveryIntervalSeconds, 300, 'discovery', () => discovery.refresh());
       every(s.schedulerTickSeconds, 30, 'scheduler', () => schedulerTick({ store, runner, clock, log }));
@@ -128,6 +133,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     async stop() {
       for (const t of timers.splice(0)) t.stop();
       await runner.stop();
+      await restores.stop();
     },
     tick: (now) => schedulerTick({ store, runner, clock, log }, now ?? clock()),
     heartbeat: () => checkAgents({ store, gateway, clock }),

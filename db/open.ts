@@ -19,6 +19,7 @@ import { createJobStore } from './sqlite/jobs.ts';
 import { createPointStore } from './sqlite/points.ts';
 import { createPolicyStore } from './sqlite/policies.ts';
 import { createRepositoryStore } from './sqlite/repositories.ts';
+import { createRestoreStore } from './sqlite/restores.ts';
 import { createVmStore } from './sqlite/vms.ts';
 import type { Db } from './sqlite/db.ts';
 
@@ -72,6 +73,7 @@ export function createSqliteStore(handle: OpenDatabase): Store {
     policies: createPolicyStore(db),
     repositories: createRepositoryStore(db),
     audit: createAuditStore(db),
+    restores: createRestoreStore(db),
     close: handle.close,
   };
 }

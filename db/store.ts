@@ -26,6 +26,8 @@ import type {
   PolicyAssignment, Repository, RestorePoint, RestorePointDisk, SourcePlatform,
 } from './schema.ts';
 
+import type { NewRestore, Restore, RestoreStatus } from './schema.ts';
+
 export type StoreErrorCode = 'notfound' | 'conflict' | 'invalid';
 
 export class StoreError extends Error {
@@ -193,6 +195,26 @@ export interface AuditStore {
   list(filter?: AuditFilter): Promise<AuditEntry[]>;
 }
 
+export interface RestoreFilter extends Page {
+  scope?: Scope;
+  vmId?: string;
+  status?: RestoreStatus[];
+}
+
+export type RestorePatch = Partial<Omit<Restore, 'id' | 'createdAt'>>;
+
+/** Restores (api/restore/): like jobs, `update` with `expect` is a compare-and-set on the status. */
+export interface RestoreStore {
+  create(r: NewRestore): Promise<Restore>;
+  get(id: string): Promise<Restore | undefined>;
+  /** newest first */
+  list(filter?: RestoreFilter): Promise<Restore[]>;
+  count(filter?: RestoreFilter): Promise<number>;
+  /** queued, running or cancelling, oldest first */
+  unfinished(): Promise<Restore[]>;
+  update(id: string, patch: RestorePatch, expect?: RestoreStatus[]): Promise<Restore | undefined>;
+}
+
 export interface Store {
   vms: VmStore;
   hosts: HostStore;
@@ -202,5 +224,6 @@ export interface Store {
   policies: PolicyStore;
   repositories: RepositoryStore;
   audit: AuditStore;
+  restores: RestoreStore;
   close(): void;
 }

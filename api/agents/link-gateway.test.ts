@@ -42,7 +42,7 @@ agentGatewayContract('SSH link to a real agent daemon', async () => {
     slowRequest: req(vms[1]),
     scratchPath: (name) => path.join(scratch, name),
     // the daemon routes of these verbs are being built (issue 6): until they land, the contract asks for a clear refusal
-    pending: ['prune', 'scan', 'export'],
+    pending: ['prune', 'scan'],
     close: async () => {
       await gateway.close();
       daemon.kill('SIGTERM');

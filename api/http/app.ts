@@ -14,6 +14,8 @@
  *   GET/POST /api/v1/policies, GET/PATCH/DELETE /api/v1/policies/{id},
  *   POST /api/v1/policies/{id}/assignments, DELETE /api/v1/policies/{id}/assignments/{assignmentId}
  *   GET  /api/v1/hosts, /api/v1/agents, /api/v1/repositories, /api/v1/audit   (root admin)
+ *   POST /api/v1/restore-points/{id}/restore, GET /api/v1/restore-points/{id}/download,
+ *   GET  /api/v1/restores[/{id}[/events]], POST /api/v1/restores/{id}/cancel   (restore-routes.ts)
  *   GET  /healthz, /metrics, /api/openapi.json                                  (no sign-in)
  *
  * Every /api/v1 route but login needs `Authorization: Bearer <token>` or a request signed with
@@ -37,6 +39,9 @@ import { isTerminal } from '../jobs/state.ts';
 import { assignmentTarget, effectiveAssignment, type AssignmentInput } from '../policy/assign.ts';
 import { nextRun, validateSchedule } from '../policy/schedule.ts';
 import { MetricsRegistry } from '../metrics/registry.ts';
+import type { AgentGateway } from '../agents/port.ts';
+import type { RestoreRunner } from '../restore/runner.ts';
+import { restoreRoutes } from './restore-routes.ts';
 import { ApiError, errorBody, notFound, toApiError } from './errors.ts';
 import { buildOpenApi } from './openapi.ts';
 import { gauges } from './metrics.ts';
@@ -60,6 +65,9 @@ export interface AppDeps {
   log?: (msg: string) => void;
   /** SSE comment lines keep idle connections open (default 15 s) */
   sseKeepAliveMs?: number;
+  /** restores (api/restore/runner.ts) and the gateway downloads stream from; without them the restore routes answer 503 */
+  restores?: RestoreRunner;
+  gateway?: AgentGateway;
 }
 
 export type AppEnv = { Variables: { principal: Principal } };
@@ -399,7 +407,9 @@ export function createApp(deps: AppDeps) {
         items: items.map((a) => ({ seq: a.seq, at: a.at.toISOString(), actor: a.actor, via: a.via, ip: a.ip, action: a.action, targetType: a.targetType, targetId: a.targetId, outcome: a.outcome, details: a.details })),
         limit: q.limit, offset: q.offset,
       }, 200);
-    });
+    })
+    // ---- restores: in place, new volume, download (api/http/restore-routes.ts) ----
+    .route('/', restoreRoutes({ store, authorizer, restores: deps.restores, gateway: deps.gateway, change, sseKeepAliveMs: deps.sseKeepAliveMs, clock }));
 
   /** the job, when the caller may see its VM (CloudStack decides); 404 for a job that does not exist */
   async function visibleJob(p: Principal, id: string) {

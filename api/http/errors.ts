@@ -10,6 +10,7 @@ import { AuthError, VmNotFoundError } from '../auth/errors.ts';
 import { CloudStackError } from '../cloudstack/errors.ts';
 import { JobError } from '../jobs/errors.ts';
 import { JobStateError } from '../jobs/state.ts';
+import { RestoreError } from '../restore/errors.ts';
 import { DecisionError } from '../policy/decide.ts';
 import { ScheduleError } from '../policy/schedule.ts';
 import { StoreError } from '../../db/store.ts';
@@ -39,6 +40,7 @@ export function toApiError(e: unknown): ApiError {
   if (e instanceof VmNotFoundError) return new ApiError(404, 'not_found', strip(e.message));
   if (e instanceof JobError) return new ApiError(e.code === 'notfound' ? 404 : e.code === 'conflict' ? 409 : 422, e.code === 'notfound' ? 'not_found' : e.code, strip(e.message));
   if (e instanceof JobStateError) return new ApiError(409, 'conflict', strip(e.message));
+  if (e instanceof RestoreError) return new ApiError(e.code === 'notfound' ? 404 : e.code === 'conflict' ? 409 : 422, e.code === 'notfound' ? 'not_found' : e.code, strip(e.message));
   if (e instanceof DecisionError) return new ApiError(409, 'incremental_impossible', strip(e.message));
   if (e instanceof ScheduleError) return new ApiError(400, 'bad_request', strip(e.message));
   if (e instanceof StoreError) return new ApiError(e.code === 'notfound' ? 404 : e.code === 'conflict' ? 409 : 400, e.code === 'notfound' ? 'not_found' : e.code, strip(e.message));

@@ -10,6 +10,7 @@ import {
   IdParam, JobDto, JobList, JobListQuery, LoginBody, LoginResponse, Me, PageQuery, PolicyCreateBody, PolicyDto, PolicyList, PolicyUpdateBody,
   RepositoryDto, RestorePointList, VmDetailDto, VmList, VmListQuery,
 } from './schemas.ts';
+import { RESTORE_ROUTES } from './restore-schemas.ts';
 
 type Auth = 'none' | 'user' | 'admin';
 
@@ -23,8 +24,8 @@ export interface RouteDoc {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
-  /** status → schema; null: no body; 'sse' / 'text': not JSON */
-  responses: Record<number, z.ZodType | null | 'sse' | 'text'>;
+  /** status → schema; null: no body; 'sse' / 'text' / 'binary': not JSON */
+  responses: Record<number, z.ZodType | null | 'sse' | 'text' | 'binary'>;
 }
 
 const items = <T extends z.ZodType>(t: T) => z.object({ items: z.array(t) });
@@ -55,6 +56,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v1/agents', summary: 'Agents: status, heartbeat, version, capabilities (root admin)', tag: 'infrastructure', auth: 'admin', responses: { 200: items(AgentDto) } },
   { method: 'get', path: '/api/v1/repositories', summary: 'Repositories with their usage by source platform (CloudStack syncBackupMetrics) (root admin)', tag: 'infrastructure', auth: 'admin', responses: { 200: items(RepositoryDto) } },
   { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first (root admin)', tag: 'infrastructure', auth: 'admin', query: AuditQuery, responses: { 200: items(AuditDto) } },
+  ...RESTORE_ROUTES,
 ];
 
 const schemaOf = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { target: 'openapi-3.0', io, unrepresentable: 'any' });
@@ -78,6 +80,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       if (s === null) responses[status] = { description };
       else if (s === 'sse') responses[status] = { description, content: { 'text/event-stream': { schema: { type: 'string' } } } };
       else if (s === 'text') responses[status] = { description, content: { 'text/plain': { schema: { type: 'string' } } } };
+      else if (s === 'binary') responses[status] = { description, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
       else responses[status] = { description, content: { 'application/json': { schema: schemaOf(s, 'output') } } };
     }
     if (r.auth !== 'none') {
