@@ -27,8 +27,11 @@ async function readEvents(e2e: E2e, token: string, jobId: string, onEvent?: (ev:
   const out: JobEvent[] = [];
   const decoder = new TextDecoder();
   let buf = '';
-  for await (const chunk of r.body!) {
-    buf += decoder.decode(chunk as Uint8Array, { stream: true });
+  const reader = r.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
     let i;
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, i);
