@@ -80,6 +80,8 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
     submitBackup: (b) => runner.submitBackup(b),
     submitRestore: (b) => runner.submitRestore(b),
     submitVerify: (b) => runner.submitVerify(b),
+    submitPrune: (b) => runner.submitPrune(b),
+    scan: (b, signal) => deps.engine.scan(b, signal),
     list: (f) => runner.list(f),
     get: (id) => runner.get(id),
     cancel: (id) => runner.cancel(id),

@@ -13,7 +13,7 @@
  * - a verification that finds problems resolves with ok: false (the caller decides what it means).
  */
 import type { JobProgress } from './job.ts';
-import type { BackupBody, BackupOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import type { BackupBody, BackupOutcome, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, ScanBody, ScanOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
 
 export type ProgressSample = Omit<JobProgress, 'at'>;
 
@@ -30,4 +30,8 @@ export interface AgentEngine {
   backup(req: EngineBackup, run: EngineRun): Promise<BackupOutcome>;
   restore(req: RestoreBody, run: EngineRun): Promise<RestoreOutcome>;
   verify(req: VerifyBody, run: EngineRun): Promise<VerifyOutcome>;
+  /** removes points, merging forward what remains (docs/FORMAT.md, "Retention") */
+  prune(req: PruneBody, run: EngineRun): Promise<PruneOutcome>;
+  /** what a repository holds (synchronous: no job) */
+  scan(req: ScanBody, signal: AbortSignal): Promise<ScanOutcome>;
 }

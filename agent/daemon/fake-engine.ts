@@ -8,7 +8,7 @@
  * can hold every new call at its start until released (for deterministic queue tests).
  */
 import type { AgentEngine, EngineBackup, EngineRun } from './engine.ts';
-import type { BackupOutcome, ExportBody, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import type { BackupOutcome, ExportBody, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, ScanBody, ScanOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
 import type { ImageStream } from '../restore/port.ts';
 
 export interface FakeEngineOptions {
@@ -32,7 +32,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export class FakeEngine implements AgentEngine {
-  readonly calls: { kind: 'backup' | 'restore' | 'verify' | 'export'; request: unknown }[] = [];
+  readonly calls: { kind: 'backup' | 'restore' | 'verify' | 'export' | 'prune'; request: unknown }[] = [];
   /** points per VM id, oldest first */
   readonly points = new Map<string, string[]>();
   /** a call whose domain (backup) or vmId (restore, verify) is a key here fails with the message */
@@ -51,7 +51,7 @@ export class FakeEngine implements AgentEngine {
     return () => { this.release?.(); this.held = undefined; this.release = undefined; };
   }
 
-  private async work(kind: 'backup' | 'restore' | 'verify', request: unknown, key: string, run: EngineRun, disk?: string): Promise<number> {
+  private async work(kind: 'backup' | 'restore' | 'verify' | 'prune', request: unknown, key: string, run: EngineRun, disk?: string): Promise<number> {
     this.calls.push({ kind, request });
     this.running += 1;
     this.maxRunning = Math.max(this.maxRunning, this.running);
@@ -157,6 +157,24 @@ export class FakeEngine implements AgentEngine {
     if (!ids.length) throw new Error(`[verify] VM ${req.vmId} has no restore point`);
     await this.work('verify', req, req.vmId, run);
     return { vmId: req.vmId, ok: true, points: ids.map((pointId) => ({ pointId, ok: true, disks: [{ target: 'vda', ok: true, problems: [], bytesRead: 1, chain: [] }] })), durationMs: Date.now() - t0 };
+  }
+
+  /** Removes the points (each must exist); the oldest remaining point whose parent went is "merged". */
+  async prune(req: PruneBody, run: EngineRun): Promise<PruneOutcome> {
+    const t0 = Date.now();
+    const pts = this.points.get(req.vmId) ?? [];
+    const unknown = req.remove.filter((id) => !pts.includes(id));
+    if (unknown.length) throw new Error(`[retention] no point ${unknown.join(', ')} of VM ${req.vmId}`);
+    const bytes = await this.work('prune', req, req.vmId, run);
+    const keep = pts.filter((id) => !req.remove.includes(id));
+    const merged = keep.filter((id) => req.remove.includes(pts[pts.indexOf(id) - 1])).map((pointId) => ({ pointId, from: [pts[pts.indexOf(pointId) - 1]], bytesWritten: bytes / 4 }));
+    this.points.set(req.vmId, keep);
+    return { vmId: req.vmId, removed: [...req.remove].sort(), merged, bytesFreed: bytes / 2, durationMs: Date.now() - t0 };
+  }
+
+  async scan(req: ScanBody): Promise<ScanOutcome> {
+    const ids = req.vmId ? [req.vmId] : [...this.points.keys()];
+    return { vms: ids.map((vmId) => ({ vmId, metadata: null, points: [], bytesUsed: (this.points.get(vmId)?.length ?? 0) * (this.o.bytes ?? 64 << 20) / 2, problems: [] })) };
   }
 }
 

@@ -8,11 +8,11 @@
  * which of two copies is newer. A job failed by a restart carries error.code 'agent-restarted'.
  */
 import { z } from 'zod';
-import { BackupBody, BackupOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import { BackupBody, BackupOutcome, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export type JobKind = 'backup' | 'restore' | 'verify';
+export type JobKind = 'backup' | 'restore' | 'verify' | 'prune';
 
 export const JobProgress = z.object({
   /** bytes read so far (backup: from the disks; restore, verify: from the repository) */
@@ -59,6 +59,7 @@ export const JobRecord = z.discriminatedUnion('kind', [
   z.object({ ...Base, ...Subject, kind: z.literal('backup'), request: BackupBody, result: BackupOutcome.optional() }),
   z.object({ ...Base, ...Subject, kind: z.literal('restore'), request: RestoreBody, result: RestoreOutcome.optional() }),
   z.object({ ...Base, ...Subject, kind: z.literal('verify'), request: VerifyBody, result: VerifyOutcome.optional() }),
+  z.object({ ...Base, ...Subject, kind: z.literal('prune'), request: PruneBody, result: PruneOutcome.optional() }),
 ]);
 export type JobRecord = z.output<typeof JobRecord>;
 export type BackupJob = Extract<JobRecord, { kind: 'backup' }>;

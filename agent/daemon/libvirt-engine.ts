@@ -10,6 +10,7 @@ import { runBackup } from '../backup/backup.ts';
 import { agentDeps, checkImage, openRepoTarget } from '../cli/deps.ts';
 import { Repository } from '../repository/repository.ts';
 import { exportJob, restoreJob, verifyJob } from '../restore/engine-restore.ts';
+import { pruneJob, scanJob } from '../retention/engine-retention.ts';
 import type { AgentEngine } from './engine.ts';
 import type { DiskExporter } from './service.ts';
 
@@ -45,5 +46,10 @@ export function libvirtEngine(): AgentEngine & DiskExporter {
     verify: (req, run) => verifyJob(req, run),
 
     exportDisk: (req, signal) => exportJob(req, signal),
+
+    // prune (merge forward) and the repository scan: agent/retention/engine-retention.ts
+    prune: (req, run) => pruneJob(req, run),
+
+    scan: (req, signal) => scanJob(req, signal),
   };
 }

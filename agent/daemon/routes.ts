@@ -9,6 +9,8 @@
  *   POST /v1/backups             202 {job} | 400 | 404 domain-not-found | 409 busy (+ jobId)
  *   POST /v1/restores            202 {job} | 400 | 409 busy (same destination file)
  *   POST /v1/verify              202 {job} | 400
+ *   POST /v1/prunes              202 {job} | 400 | 409 busy (a prune or backup of the VM runs)
+ *   POST /v1/scan                200 ScanOutcome (synchronous) | 400
  *   POST /v1/exports             200 application/octet-stream: one disk of one point (ExportBody),
  *                                Content-Length up front, X-Sendense-Point / -Disk / -Format /
  *                                -Virtual-Size / -Content-Sha256 headers | 400 | 404 no such point
@@ -32,7 +34,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { validator } from 'hono/validator';
 import { z } from 'zod';
 import { JOB_STATES, type JobEvent } from './job.ts';
-import { BackupBody, describeIssues, ExportBody, RestoreBody, VerifyBody } from './schemas.ts';
+import { BackupBody, describeIssues, ExportBody, PruneBody, RestoreBody, ScanBody, VerifyBody } from './schemas.ts';
 import { exportResponse } from '../restore/http-export.ts';
 import { JobsError, type AgentService, type JobsErrorCode, type Submitted } from './service.ts';
 
@@ -75,7 +77,7 @@ function queryOf<S extends z.ZodType>(schema: S): MiddlewareHandler<any, string,
 
 const JobsQuery = z.strictObject({
   state: z.enum(JOB_STATES).optional(),
-  kind: z.enum(['backup', 'restore', 'verify']).optional(),
+  kind: z.enum(['backup', 'restore', 'verify', 'prune']).optional(),
   domain: z.string().min(1).optional(),
   vmId: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
@@ -102,6 +104,8 @@ export function agentRoutes(service: AgentService) {
     .post('/v1/backups', jsonBody(BackupBody), async (c) => accepted(c, await service.submitBackup(c.req.valid('json'))))
     .post('/v1/restores', jsonBody(RestoreBody), async (c) => accepted(c, await service.submitRestore(c.req.valid('json'))))
     .post('/v1/verify', jsonBody(VerifyBody), async (c) => accepted(c, await service.submitVerify(c.req.valid('json'))))
+    .post('/v1/prunes', jsonBody(PruneBody), async (c) => accepted(c, await service.submitPrune(c.req.valid('json'))))
+    .post('/v1/scan', jsonBody(ScanBody), async (c) => c.json(await service.scan(c.req.valid('json'), c.req.raw.signal), 200))
     .post('/v1/exports', jsonBody(ExportBody), async (c) => exportResponse(await service.exportDisk(c.req.valid('json'), c.req.raw.signal), c.req.valid('json').vmId))
     .get('/v1/jobs', queryOf(JobsQuery), async (c) => c.json({ jobs: await service.list(c.req.valid('query')) }, 200))
     .get('/v1/jobs/:id', async (c) => c.json({ job: await service.get(c.req.param('id')) }, 200))

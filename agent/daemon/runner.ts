@@ -23,7 +23,7 @@ import type { Hypervisor } from '../hypervisor/port.ts';
 import type { AgentEngine, ProgressSample } from './engine.ts';
 import { isFinished, type JobEvent, type JobKind, type JobRecord, type JobState } from './job.ts';
 import type { JobJournal } from './journal.ts';
-import type { BackupBody, RestoreBody, VerifyBody } from './schemas.ts';
+import type { BackupBody, PruneBody, RestoreBody, VerifyBody } from './schemas.ts';
 import { JobsError, type JobFilter, type Submitted } from './service.ts';
 
 export interface JobRunnerDeps {
@@ -145,13 +145,20 @@ export class JobRunner {
     return this.resubmitted('verify', body) ?? this.submit({ kind: 'verify', request: body, vmId: body.vmId });
   }
 
+  /** One prune per VM, and never while a backup of that VM is queued or running (nor a backup during a prune). */
+  async submitPrune(body: PruneBody): Promise<Submitted> {
+    await this.ready();
+    const vmId = body.vmId.toLowerCase();
+    return this.resubmitted('prune', body) ?? this.submit({ kind: 'prune', request: body, vmId }, `vm:${vmId}`, `pruning ${vmId}`);
+  }
+
   private async ready(): Promise<void> {
     await this.start();
     if (this.stopping) throw new JobsError('stopping', `${C} the agent is stopping: no new jobs`);
   }
 
   /** The job an earlier submission with this body's requestId created (a retry), if any. */
-  private resubmitted(kind: JobKind, body: BackupBody | RestoreBody | VerifyBody): Submitted | undefined {
+  private resubmitted(kind: JobKind, body: BackupBody | RestoreBody | VerifyBody | PruneBody): Submitted | undefined {
     if (!body.requestId) return undefined;
     const id = this.byRequest.get(body.requestId);
     const rec = id && (this.live.get(id)?.rec ?? this.finished.get(id));
@@ -170,6 +177,10 @@ export class JobRunner {
       const other = [...this.live.values()].find((l) => l.key === key);
       if (other) throw new JobsError('busy', `${C} job ${other.rec.id} is already ${doing} (${other.rec.state}): follow it or cancel it first`, other.rec.id);
     }
+    // a prune and a backup of one VM never run at once (both change its repository folder)
+    const against = what.kind === 'prune' ? 'backup' : what.kind === 'backup' ? 'prune' : undefined;
+    const clash = against && [...this.live.values()].find((l) => l.rec.kind === against && l.rec.vmId === what.vmId);
+    if (clash) throw new JobsError('busy', `${C} job ${clash.rec.id} (a ${against} of VM ${what.vmId}) is ${clash.rec.state}: a ${what.kind} waits until it has finished`, clash.rec.id);
     const t = this.now().toISOString();
     const rec = { id: this.deps.newId?.() ?? crypto.randomUUID(), state: 'queued', createdAt: t, updatedAt: t, seq: 1, ...what } as JobRecord;
     const live: Live = { rec, key, listeners: new Set(), lastEvent: 0, lastJournal: 0 };
@@ -297,6 +308,9 @@ export class JobRunner {
         await this.finish(l, 'succeeded', { result });
       } else if (rec.kind === 'restore') {
         const result = await this.deps.engine.restore(rec.request, run);
+        await this.finish(l, 'succeeded', { result });
+      } else if (rec.kind === 'prune') {
+        const result = await this.deps.engine.prune(rec.request, run);
         await this.finish(l, 'succeeded', { result });
       } else {
         const result = await this.deps.engine.verify(rec.request, run);

@@ -7,7 +7,7 @@
  */
 import type { DomainDisk, DomainInfo } from '../hypervisor/port.ts';
 import type { JobEvent, JobKind, JobRecord, JobState } from './job.ts';
-import type { BackupBody, ExportBody, RestoreBody, VerifyBody } from './schemas.ts';
+import type { BackupBody, ExportBody, PruneBody, RestoreBody, ScanBody, ScanOutcome, VerifyBody } from './schemas.ts';
 import type { ImageStream } from '../restore/port.ts';
 
 export interface Capabilities {
@@ -82,6 +82,9 @@ export interface AgentService {
   submitBackup(body: BackupBody): Promise<Submitted>;
   submitRestore(body: RestoreBody): Promise<Submitted>;
   submitVerify(body: VerifyBody): Promise<Submitted>;
+  /** 'busy' while a backup or prune of the VM is queued or running */
+  submitPrune(body: PruneBody): Promise<Submitted>;
+  scan(body: ScanBody, signal: AbortSignal): Promise<ScanOutcome>;
   list(filter: JobFilter): Promise<JobRecord[]>;
   get(id: string): Promise<JobRecord>;
   cancel(id: string): Promise<JobRecord>;

@@ -53,11 +53,17 @@ export async function prunePoints(target: BackupTarget, vm: string, remove: read
   vm = vm.toLowerCase();
 
   // a prune a crash cut short first, and leftovers of interrupted backups
-  const left = await repo.cleanupLeftovers(vm, { signal });
+  const before = new Set(await repo.pointIds(vm, signal));
+  const left = await repo.cleanupLeftovers(vm, { signal, pointIds: [...before] });
   if (left.length) log(`cleaned up first: ${left.join('; ')}`);
   const points = await repo.points(vm, signal);
   if (!points.length) throw new RetentionError('invalid', `[retention] VM ${vm} has no restore point in ${target.url}`);
-  const plan = prunePlan(points, remove);
+  // the same prune asked again after a crash: what the recovery just removed counts as removed
+  const exist = new Set(points.map((p) => p.id));
+  const already = remove.filter((id) => before.has(id) && !exist.has(id));
+  const plan = prunePlan(points, remove.filter((id) => !already.includes(id)));
+  if (already.length) log(`already removed by the recovered prune: ${already.join(', ')}`);
+  if (!plan.remove.length) return { vmId: vm, removed: already.sort(), merged: [], bytesFreed: 0, bytesRead: 0, durationMs: Date.now() - t0 };
   const byId = new Map(points.map((p) => [p.id, p]));
   const op = `prune-${randomBytes(4).toString('hex')}`;
   const intent: RetentionIntent = {
@@ -109,9 +115,9 @@ export async function prunePoints(target: BackupTarget, vm: string, remove: read
     throw new RetentionError(e instanceof RetentionError ? e.code : 'damaged', `[retention] prune of ${vm} stopped, no point was removed: ${(e as Error).message}`, { cause: e });
   }
 
-  const freed = await removePoints(target, vm, plan.remove, signal);
+  const freed = plan.remove.length ? await removePoints(target, vm, plan.remove, signal) : 0;
   await target.remove(intentPath(vm, op), signal);
   await target.remove(retentionDir(vm), signal);
   log(`${op}: removed ${plan.remove.join(', ')}`);
-  return { vmId: vm, removed: plan.remove, merged, bytesFreed: freed + replaced - written, bytesRead, durationMs: Date.now() - t0 };
+  return { vmId: vm, removed: [...already, ...plan.remove].sort(), merged, bytesFreed: freed + replaced - written, bytesRead, durationMs: Date.now() - t0 };
 }
