@@ -8,12 +8,10 @@ import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import type { BackupDeps } from '../backup/backup.ts';
-import { run } from '../system/run.ts';
 import { openNbdPool } from '../nbd/pool.ts';
 import { openTarget } from '../target/open.ts';
 import type { BackupTarget } from '../target/port.ts';
 import { LibvirtHypervisor } from '../hypervisor/libvirt.ts';
-import type { DomainDisk } from '../hypervisor/port.ts';
 import { checkQcow2 } from '../qcow2/check.ts';
 import type { RandomAccess } from '../qcow2/port.ts';
 import { UsageError } from './args.ts';
@@ -30,25 +28,20 @@ export async function openRepoTarget(url: string, o: { identity?: string; knownH
   return openTarget(url, { identityFile: o.identity, knownHostsFile: o.knownHosts, signal: o.signal });
 }
 
-/** A disk's virtual size from libvirt (domblkinfo works for running and shut-off domains). */
-export async function libvirtDiskSize(domain: string, disk: DomainDisk, signal?: AbortSignal): Promise<number> {
-  const r = await run('virsh', ['-q', '-c', 'qemu:///system', 'domblkinfo', domain, disk.target], { signal, timeoutMs: 30_000 });
-  const m = /Capacity:\s+(\d+)/.exec(r.stdout);
-  if (!m) throw new Error(`[agent] virsh domblkinfo ${domain} ${disk.target} gave no capacity: ${r.stdout.trim()}`);
-  return Number(m[1]);
-}
-
 export async function checkImage(ra: RandomAccess, signal?: AbortSignal): Promise<string[]> {
   return (await checkQcow2(ra, { signal })).map((p) => `qcow2 ${p.code}: ${p.message}`);
 }
 
 export async function agentDeps(o: { repo: string; identity?: string; knownHosts?: string; signal?: AbortSignal; log?: (m: string) => void }): Promise<BackupDeps & { close(): Promise<void> }> {
+  const hypervisor = new LibvirtHypervisor();
+  hypervisor.warmUp(); // libvirt's connection is made while the repository's is
   const target = await openRepoTarget(o.repo, o);
   return {
-    hypervisor: new LibvirtHypervisor(),
+    hypervisor,
     target,
     openSource: (uri, contexts, signal) => openNbdPool({ uri, contexts, connections: 4, signal }),
-    diskSize: libvirtDiskSize,
+    // through the hypervisor's virsh sessions: no process per disk
+    diskSize: (domain, disk, signal) => hypervisor.diskSize(domain, disk.target, signal),
     workDir: workDir(),
     host: os.hostname(),
     version: AGENT_VERSION,

@@ -53,6 +53,12 @@ export class LibvirtHypervisor implements Hypervisor {
     this.virsh = new Virsh(opts);
   }
 
+  /** Connects to libvirt ahead of the first call, in the background (adapter extra: the CLI
+   * calls it before it opens the repository, so both connections are made at once). */
+  warmUp(): void {
+    this.virsh.warmUp();
+  }
+
   async listDomains(signal?: AbortSignal): Promise<DomainInfo[]> {
     const uuids = (await this.virsh.call(['list', '--all', '--uuid'], { signal })).split('\n').map((s) => s.trim()).filter(Boolean);
     const out: (DomainInfo | undefined)[] = [];
@@ -85,6 +91,15 @@ export class LibvirtHypervisor implements Hypervisor {
       return (await imageInfo(d.source, 'qcow2', signal)).bitmaps;
     }
     return this.liveBitmapsOf(dom.uuid, d, signal);
+  }
+
+  /** A disk's virtual size in bytes (`domblkinfo` capacity; running or shut off). Not part of
+   * the port: the backup engine takes it as BackupDeps.diskSize. */
+  async diskSize(ref: DomainRef, disk: string, signal?: AbortSignal): Promise<number> {
+    const out = await this.virsh.call(['domblkinfo', ref, disk], { signal });
+    const m = /Capacity:\s+(\d+)/.exec(out);
+    if (!m) throw err('libvirt', `domblkinfo ${ref} ${disk} gave no capacity: ${out.trim().slice(0, 200)}`);
+    return Number(m[1]);
   }
 
   async imageBitmaps(image: string, signal?: AbortSignal): Promise<BitmapInfo[]> {

@@ -5,8 +5,9 @@
  * on a loaded host; a command in a session costs libvirt's round trip, a few milliseconds.
  * Nothing is cached: every command asks libvirt, so a session sees changes made from outside.
  *
- * - A small pool: a command takes an idle session or starts one (up to `max`), else waits its
- *   turn, so one slow command (backup-begin) does not hold up every other domain.
+ * - A small pool: a command takes an idle session, else waits its turn; one that waits longer
+ *   than `spillMs` starts another session (up to `max`), so one slow command (backup-begin) does
+ *   not hold up every other domain, while a burst of quick reads does not start processes.
  * - A command that runs past its time limit, or whose AbortSignal fires while it runs, kills its
  *   session (SIGKILL): virsh cannot cancel a command. One still waiting is just dropped.
  * - Idle sessions hold no reference on the event loop (a CLI exits when its work is done; the
@@ -37,6 +38,8 @@ export interface VirshSessionsOptions {
   max?: number;
   /** an idle session ends after this; default 10 s */
   idleMs?: number;
+  /** a command that waited this long for a busy session gets a new one (up to max); default 40 ms */
+  spillMs?: number;
 }
 
 interface Pending {
@@ -61,6 +64,8 @@ class Session {
   private current?: { token: string; done(r: SessionReply | Error): void };
   private idleTimer?: NodeJS.Timeout;
   exited = false;
+  /** killed or told to end: takes no more commands, even before its process is gone */
+  private ending = false;
 
   constructor(uri: string, private readonly idleMs: number, private readonly onExit: (s: Session) => void) {
     this.proc = spawn('virsh', ['-q', '-c', uri], {
@@ -90,6 +95,16 @@ class Session {
     return this.current !== undefined;
   }
 
+  /** neither killed nor ending */
+  get alive(): boolean {
+    return !this.ending && !this.exited;
+  }
+
+  /** can take a command now */
+  get free(): boolean {
+    return this.alive && !this.busy;
+  }
+
   exec(args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<SessionReply> {
     return new Promise<SessionReply>((resolve, reject) => {
       const token = `sdx${PREFIX}${(tokens++).toString(36)}`;
@@ -114,6 +129,7 @@ class Session {
 
   /** Ends the process; a command in progress rejects with `why`. */
   kill(why?: unknown): void {
+    this.ending = true;
     if (this.current && why !== undefined) {
       const c = this.current;
       this.current = undefined;
@@ -126,7 +142,9 @@ class Session {
   idle(): void {
     this.ref(false);
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => { if (!this.busy && !this.exited) this.proc.stdin.end(); }, this.idleMs);
+    this.idleTimer = setTimeout(() => {
+      if (this.free) { this.ending = true; this.proc.stdin.end(); }
+    }, this.idleMs);
     this.idleTimer.unref();
   }
 
@@ -152,10 +170,13 @@ export class VirshSessions {
   private readonly idleMs: number;
   private readonly sessions = new Set<Session>();
   private readonly queue: Pending[] = [];
+  private readonly spillMs: number;
+  private spill?: NodeJS.Timeout;
 
   constructor(private readonly opts: VirshSessionsOptions) {
     this.max = opts.max ?? 3;
     this.idleMs = opts.idleMs ?? 10_000;
+    this.spillMs = opts.spillMs ?? 40;
   }
 
   /** Runs one virsh command (words as they would be given to execve). */
@@ -179,26 +200,60 @@ export class VirshSessions {
     return p.finally(done);
   }
 
+  private alive(): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.alive) n++;
+    return n;
+  }
+
+  private start(): Session {
+    const s = new Session(this.opts.uri, this.idleMs, (gone) => { this.sessions.delete(gone); this.pump(); });
+    this.sessions.add(s);
+    if (TRACE) process.stderr.write(`[run +${Math.round(performance.now())}ms 0ms] virsh -q -c ${this.opts.uri} (session start)\n`);
+    return s;
+  }
+
+  /** virsh processes running now */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Starts a session now when none runs, so its process start and libvirt connection overlap
+   * with other work (the agent opening its repository). */
+  warmUp(): void {
+    if (this.sessions.size === 0) this.start().idle();
+  }
+
   /** Ends every session (commands in progress reject). */
   close(): void {
+    clearTimeout(this.spill);
+    this.spill = undefined;
     for (const s of this.sessions) s.kill(new VirshSessionError('[hypervisor] [virsh] sessions closed', true));
     for (const q of this.queue.splice(0)) q.reject(new VirshSessionError('[hypervisor] [virsh] sessions closed', false));
   }
 
   private pump(): void {
     while (this.queue.length) {
-      let s = [...this.sessions].find((x) => !x.busy && !x.exited);
+      let s = [...this.sessions].find((x) => x.free);
       if (!s) {
-        if (this.sessions.size >= this.max) return;
-        s = new Session(this.opts.uri, this.idleMs, (gone) => { this.sessions.delete(gone); this.pump(); });
-        this.sessions.add(s);
-        if (TRACE) process.stderr.write(`[run +${Math.round(performance.now())}ms 0ms] virsh -q -c ${this.opts.uri} (session start)\n`);
+        const alive = this.alive();
+        if (alive >= this.max) return;
+        if (alive > 0) {
+          // most commands take milliseconds: start another process only for one that waits
+          this.spill ??= setTimeout(() => {
+            this.spill = undefined;
+            if (this.queue.length && this.alive() < this.max) this.start();
+            this.pump();
+          }, this.spillMs);
+          return;
+        }
+        s = this.start();
       }
       const item = this.queue.shift()!;
       if (item.drop) item.signal?.removeEventListener('abort', item.drop);
       const session = s;
       session.exec(item.args, item.timeoutMs, item.signal).then(item.resolve, item.reject).finally(() => {
-        if (!session.exited) session.idle();
+        if (session.alive) session.idle();
         this.pump();
       });
     }

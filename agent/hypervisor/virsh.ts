@@ -55,6 +55,11 @@ export class Virsh {
     }
   }
 
+  /** Starts a session ahead of the first call (see VirshSessions.warmUp). */
+  warmUp(): void {
+    this.sessions?.warmUp();
+  }
+
   /** Ends the sessions (they also end by themselves when idle). */
   close(): void {
     this.sessions?.close();
