@@ -25,6 +25,9 @@ import { JobRunner } from './jobs/runner.ts';
 import { MetricsRegistry } from './metrics/registry.ts';
 import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
 import { RestoreRunner } from './restore/runner.ts';
+import { MaintenanceRunner } from './retention/runner.ts';
+import { retentionTick } from './retention/tick.ts';
+import { verifyTick } from './verification/tick.ts';
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -74,10 +77,14 @@ export interface ControlPlane {
   metrics: MetricsRegistry;
   /** restores: in place, new volume, download (api/restore/runner.ts) */
   restores: RestoreRunner;
+  /** prune, verify and import jobs (api/retention/runner.ts) */
+  maintenance: MaintenanceRunner;
   start(opts?: StartOptions): Promise<void>;
   stop(): Promise<void>;
   /** one scheduler tick now */
   tick(now?: Date): Promise<TickReport>;
+  /** retention after scheduled backups and due verify schedules, now (also run at every scheduler tick) */
+  maintenanceTick(now?: Date): Promise<void>;
   /** one heartbeat round now */
   heartbeat(): Promise<{ active: number; inactive: number; error: number }>;
 }
@@ -108,8 +115,13 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     store, gateway, cs, perHostLimit: opts.perHostConcurrency, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log,
   });
   const metrics = new MetricsRegistry();
+  const maintenance = new MaintenanceRunner({ store, gateway, clock, log, metrics, pollMs: opts.pollMs });
+  const maintenanceTick = async (now: Date) => {
+    await retentionTick({ store, maintenance, log });
+    await verifyTick({ store, maintenance, log }, now);
+  };
   const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log });
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, clock, log });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, clock, log });
 
   const timers: Cron[] = [];
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {
@@ -121,21 +133,25 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   };
 
   return {
-    app, fetch: app.fetch, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics, restores,
+    app, fetch: app.fetch, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics, maintenance, restores,
     async start(s = {}) {
       await runner.recover();
       await restores.recover();
+      await maintenance.recover();
       if (s.discoverNow ?? true) await discovery.refresh().catch((e: unknown) => log(`[discovery] ${(e as Error).message}`));
       every(s.discoveryIntervalSeconds, 300, 'discovery', () => discovery.refresh());
       every(s.schedulerTickSeconds, 30, 'scheduler', () => schedulerTick({ store, runner, clock, log }));
+      every(s.schedulerTickSeconds, 30, 'maintenance', () => maintenanceTick(clock()));
       every(s.heartbeatSeconds, 30, 'heartbeat', () => checkAgents({ store, gateway, clock }));
     },
     async stop() {
       for (const t of timers.splice(0)) t.stop();
       await runner.stop();
       await restores.stop();
+      await maintenance.stop();
     },
     tick: (now) => schedulerTick({ store, runner, clock, log }, now ?? clock()),
+    maintenanceTick: (now) => maintenanceTick(now ?? clock()),
     heartbeat: () => checkAgents({ store, gateway, clock }),
   };
 }

@@ -16,6 +16,7 @@ import { StoreError, type Store } from './store.ts';
 import { createAgentStore, createHostStore } from './sqlite/hosts.ts';
 import { createAuditStore } from './sqlite/audit.ts';
 import { createJobStore } from './sqlite/jobs.ts';
+import { createMaintenanceStore } from './sqlite/maintenance.ts';
 import { createPointStore } from './sqlite/points.ts';
 import { createPolicyStore } from './sqlite/policies.ts';
 import { createRepositoryStore } from './sqlite/repositories.ts';
@@ -74,6 +75,7 @@ export function createSqliteStore(handle: OpenDatabase): Store {
     repositories: createRepositoryStore(db),
     audit: createAuditStore(db),
     restores: createRestoreStore(db),
+    maintenance: createMaintenanceStore(db),
     close: handle.close,
   };
 }

@@ -22,8 +22,8 @@
 import type { PointManifest } from '../agent/repository/manifest.ts';
 import type {
   AgentCapabilities, AgentStatus, AssignmentKind, AuditEntry, BackupJob, Chain, CloudStackAgent, CloudStackHost, CloudStackVm,
-  Disk, JobStatus, NewAuditEntry, NewBackupJob, NewCloudStackHost, NewCloudStackVm, NewDisk, NewPolicy, NewRepository, Policy,
-  PolicyAssignment, Repository, RestorePoint, RestorePointDisk, SourcePlatform,
+  Disk, JobStatus, MaintenanceJob, MaintenanceKind, MaintenanceStatus, NewAuditEntry, NewBackupJob, NewCloudStackHost, NewCloudStackVm,
+  NewDisk, NewMaintenanceJob, NewPolicy, NewRepository, Policy, PolicyAssignment, Repository, RestorePoint, RestorePointDisk, SourcePlatform,
 } from './schema.ts';
 
 import type { NewRestore, Restore, RestoreStatus } from './schema.ts';
@@ -159,6 +159,16 @@ export interface PointStore {
   record(rec: PointRecord): Promise<RestorePoint>;
   usage(): Promise<UsageRow[]>;
   total(): Promise<{ points: number; bytes: number }>;
+  /** every live point of the VM (in one repository when given), oldest first, unpaged */
+  allForVm(vmId: string, repositoryId?: string): Promise<RestorePoint[]>;
+  /** live points and their bytes per VM (in one repository when given), most bytes first */
+  usageByVm(repositoryId?: string): Promise<VmUsageRow[]>;
+  /** live points by verification status (metrics) */
+  countByVerification(): Promise<Record<'unverified' | 'verified' | 'failed', number>>;
+}
+
+export interface VmUsageRow extends UsageRow {
+  platformVmId: string;
 }
 
 export interface PolicyStore {
@@ -182,6 +192,72 @@ export interface RepositoryStore {
   getDefault(): Promise<Repository | undefined>;
   /** the configured repositories, by name (url, kind, capacity and default flag updated) */
   sync(repos: Omit<NewRepository, 'id' | 'createdAt' | 'updatedAt'>[]): Promise<Repository[]>;
+}
+
+export interface MaintenanceFilter extends Page {
+  vmId?: string;
+  kind?: MaintenanceKind;
+  status?: MaintenanceStatus[];
+  repositoryId?: string;
+}
+
+export type MaintenancePatch = Partial<Omit<MaintenanceJob, 'id' | 'kind' | 'queuedAt'>>;
+
+/** What a prune did on the repository (the agent's PruneOutcome, agent/daemon/schemas.ts). */
+export interface PruneApplied {
+  removed: string[];
+  merged: { pointId: string; from: string[]; bytesWritten: number }[];
+  bytesFreed: number;
+  durationMs: number;
+}
+
+/** What a verification found, per point (repository point ids). */
+export interface VerifyApplied {
+  points: { pointId: string; ok: boolean; problems: string[] }[];
+  durationMs: number;
+}
+
+/** One VM of a repository scan: its points as the manifests say. */
+export interface ScannedVm {
+  vmId: string;
+  sourcePlatform: SourcePlatform;
+  points: PointManifest[];
+  bytesUsed: number;
+}
+
+export interface ImportApplied {
+  imported: { vmId: string; sourcePlatform: SourcePlatform; points: number; chains: number }[];
+  skipped: { vmId: string; reason: string }[];
+}
+
+/**
+ * Maintenance jobs (prune, verify, import) and the database changes they imply. Each `finish*`
+ * writes the outcome and marks the job done in one transaction, and only from a running job
+ * (StoreError 'conflict' otherwise): a failed or lost job changes no point.
+ * - finishPrune: removed points are marked deleted; merged points become fulls (parent null);
+ *   the touched chains are re-rooted — each chain keeps its newest survivors under its id, a part
+ *   split off by a merge becomes a closed chain of its own, and lengths are recounted; a chain with
+ *   no survivor is closed. The job succeeds.
+ * - finishVerify: each point's status (verified / failed), time, problems and job; the job
+ *   succeeds when every point passed, and fails ('verification_failed') otherwise.
+ * - finishImport: points the database does not know, of VMs it has no point of in the
+ *   repository, recorded from their manifests (chains rebuilt from the parents; the newest chain
+ *   open); VMs partly known are skipped and said why. `usedBytes` of a whole-repository scan
+ *   becomes the repository's used bytes.
+ */
+export interface MaintenanceStore {
+  create(job: NewMaintenanceJob): Promise<MaintenanceJob>;
+  get(id: string): Promise<MaintenanceJob | undefined>;
+  /** newest first */
+  list(filter?: MaintenanceFilter): Promise<MaintenanceJob[]>;
+  count(filter?: MaintenanceFilter): Promise<number>;
+  /** queued or running, oldest first */
+  unfinished(): Promise<MaintenanceJob[]>;
+  /** compare-and-set on the status when `expect` is given */
+  update(id: string, patch: MaintenancePatch, expect?: MaintenanceStatus[]): Promise<MaintenanceJob | undefined>;
+  finishPrune(id: string, outcome: PruneApplied, at: Date): Promise<MaintenanceJob>;
+  finishVerify(id: string, outcome: VerifyApplied, at: Date): Promise<MaintenanceJob>;
+  finishImport(id: string, scan: { vms: ScannedVm[]; usedBytes?: number }, at: Date): Promise<{ job: MaintenanceJob; applied: ImportApplied }>;
 }
 
 export interface AuditFilter extends Page {
@@ -225,5 +301,6 @@ export interface Store {
   repositories: RepositoryStore;
   audit: AuditStore;
   restores: RestoreStore;
+  maintenance: MaintenanceStore;
   close(): void;
 }

@@ -39,6 +39,9 @@ import { isTerminal } from '../jobs/state.ts';
 import { assignmentTarget, effectiveAssignment, type AssignmentInput } from '../policy/assign.ts';
 import { nextRun, validateSchedule } from '../policy/schedule.ts';
 import { MetricsRegistry } from '../metrics/registry.ts';
+import { maintenanceGauges } from '../metrics/maintenance.ts';
+import { maintenanceRoutes } from '../retention/routes.ts';
+import type { MaintenanceRunner } from '../retention/runner.ts';
 import type { AgentGateway } from '../agents/port.ts';
 import type { RestoreRunner } from '../restore/runner.ts';
 import { restoreRoutes } from './restore-routes.ts';
@@ -68,6 +71,8 @@ export interface AppDeps {
   /** restores (api/restore/runner.ts) and the gateway downloads stream from; without them the restore routes answer 503 */
   restores?: RestoreRunner;
   gateway?: AgentGateway;
+  /** prune, verify and import jobs (api/retention/runner.ts); without it those routes answer 503 */
+  maintenance?: MaintenanceRunner;
 }
 
 export type AppEnv = { Variables: { principal: Principal } };
@@ -189,7 +194,7 @@ export function createApp(deps: AppDeps) {
       } as const, status === 'ok' ? 200 : 503);
     })
     .get('/metrics', async (c) => {
-      const text = metrics.render(await gauges(store, deps.discovery));
+      const text = metrics.render([...await gauges(store, deps.discovery), ...await maintenanceGauges(store)]);
       return c.text(text, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
     })
     .get('/api/openapi.json', (c) => c.json(buildOpenApi(version)))
@@ -333,6 +338,7 @@ export function createApp(deps: AppDeps) {
       const body = c.req.valid('json');
       authorizer.admin(c.get('principal'), 'creating a policy');
       validateSchedule(body.schedule, body.timezone);
+      if (body.verifySchedule) validateSchedule(body.verifySchedule, body.timezone);
       if (body.repositoryId && !(await store.repositories.get(body.repositoryId))) throw new ApiError(400, 'bad_request', `no repository ${body.repositoryId}`);
       const id = crypto.randomUUID();
       const now = clock();
@@ -347,6 +353,7 @@ export function createApp(deps: AppDeps) {
       const before = await store.policies.get(id);
       if (!before) throw notFound(`no policy ${id}`);
       validateSchedule(body.schedule ?? before.schedule, body.timezone ?? before.timezone);
+      if (body.verifySchedule) validateSchedule(body.verifySchedule, body.timezone ?? before.timezone);
       if (body.repositoryId && !(await store.repositories.get(body.repositoryId))) throw new ApiError(400, 'bad_request', `no repository ${body.repositoryId}`);
       await change(c, 'policy.update', { type: 'policy', id }, () => store.policies.update(id, body), () => ({ ...body }));
       return c.json(await policyView(id), 200);
@@ -408,6 +415,8 @@ export function createApp(deps: AppDeps) {
         limit: q.limit, offset: q.offset,
       }, 200);
     })
+    // ---- retention, verification, storage usage, import (api/retention/routes.ts) ----
+    .route('/', maintenanceRoutes({ store, authorizer, maintenance: deps.maintenance, clock, addressOf }))
     // ---- restores: in place, new volume, download (api/http/restore-routes.ts) ----
     .route('/', restoreRoutes({ store, authorizer, restores: deps.restores, gateway: deps.gateway, change, sseKeepAliveMs: deps.sseKeepAliveMs, clock }));
 

@@ -11,6 +11,7 @@ import {
   RepositoryDto, RestorePointList, VmDetailDto, VmList, VmListQuery,
 } from './schemas.ts';
 import { RESTORE_ROUTES } from './restore-schemas.ts';
+import { MAINTENANCE_ROUTES } from '../retention/schemas.ts';
 
 type Auth = 'none' | 'user' | 'admin';
 
@@ -57,6 +58,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v1/repositories', summary: 'Repositories with their usage by source platform (CloudStack syncBackupMetrics) (root admin)', tag: 'infrastructure', auth: 'admin', responses: { 200: items(RepositoryDto) } },
   { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first (root admin)', tag: 'infrastructure', auth: 'admin', query: AuditQuery, responses: { 200: items(AuditDto) } },
   ...RESTORE_ROUTES,
+  ...MAINTENANCE_ROUTES,
 ];
 
 const schemaOf = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { target: 'openapi-3.0', io, unrepresentable: 'any' });

@@ -127,6 +127,7 @@ export const RestorePointDto = z.object({
   chainId: z.string(), parentId: z.string().nullable(), jobId: z.string().nullable(), type: z.enum(BACKUP_TYPES), reason: z.string(),
   consistency: z.string(), sizeBytes: nonNegInt, virtualSizeBytes: nonNegInt, createdAt: iso,
   verificationStatus: z.enum(VERIFICATION_STATUSES), disks: z.array(PointDiskDto),
+  verifiedAt: isoOrNull, verificationProblems: z.array(z.string()),
 }).meta({ id: 'RestorePoint' });
 
 export const RestorePointList = listOf(RestorePointDto, 'RestorePointList');
@@ -152,6 +153,9 @@ const policyFields = {
   retention: Retention,
   repositoryId: Id.nullable(),
   enabled: z.boolean(),
+  verifySchedule: z.string().min(9).max(128).nullable()
+    .meta({ description: 'croner pattern: verify the newest point of each VM of the policy (null: no scheduled verification)' }),
+  verifyRestoreTest: z.boolean().meta({ description: 'scheduled verifications also restore-test the point' }),
 };
 
 export const PolicyCreateBody = z.object({
@@ -162,6 +166,8 @@ export const PolicyCreateBody = z.object({
   maxChainLength: policyFields.maxChainLength.default(30),
   repositoryId: policyFields.repositoryId.default(null),
   enabled: policyFields.enabled.default(true),
+  verifySchedule: policyFields.verifySchedule.default(null),
+  verifyRestoreTest: policyFields.verifyRestoreTest.default(false),
 }).strict();
 
 export const PolicyUpdateBody = z.object(policyFields).partial().strict()
@@ -179,7 +185,7 @@ export const AssignmentDto = z.object({
 }).meta({ id: 'PolicyAssignment' });
 
 export const PolicyDto = z.object({
-  id: z.string(), ...policyFields, lastRunAt: isoOrNull, nextRunAt: isoOrNull, assignments: z.array(AssignmentDto), createdAt: iso, updatedAt: iso,
+  id: z.string(), ...policyFields, lastRunAt: isoOrNull, nextRunAt: isoOrNull, verifyLastRunAt: isoOrNull, assignments: z.array(AssignmentDto), createdAt: iso, updatedAt: iso,
 }).meta({ id: 'Policy' });
 
 export const PolicyList = z.object({ items: z.array(PolicyDto) }).meta({ id: 'PolicyList' });
@@ -270,6 +276,7 @@ export function pointDto(p: RestorePoint, disks?: RestorePointDisk[]): z.infer<t
     id: p.id, pointId: p.pointId, vmId: p.platformVmId, sourcePlatform: p.sourcePlatform, repositoryId: p.repositoryId, chainId: p.chainId,
     parentId: p.parentId, jobId: p.jobId, type: p.type, reason: p.reason, consistency: p.consistency, sizeBytes: p.sizeBytes,
     virtualSizeBytes: p.virtualSizeBytes, createdAt: d(p.createdAt), verificationStatus: p.verificationStatus, disks: ds,
+    verifiedAt: dn(p.verifiedAt), verificationProblems: p.verificationProblems ?? [],
   };
 }
 
@@ -281,6 +288,7 @@ export function policyDto(p: Policy, assignments: PolicyAssignment[], nextRunAt:
   return {
     id: p.id, name: p.name, description: p.description, schedule: p.schedule, timezone: p.timezone, fullEvery: p.fullEvery,
     maxChainLength: p.maxChainLength, retention: p.retention, repositoryId: p.repositoryId, enabled: p.enabled,
+    verifySchedule: p.verifySchedule, verifyRestoreTest: p.verifyRestoreTest, verifyLastRunAt: dn(p.verifyLastRunAt),
     lastRunAt: dn(p.lastRunAt), nextRunAt: dn(nextRunAt), assignments: assignments.map(assignmentDto), createdAt: d(p.createdAt), updatedAt: d(p.updatedAt),
   };
 }

@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, inArray, isNull, sql, sum } from 'drizzle-orm';
 import { backupJobs, chains, restorePointDisks, restorePoints, type JobStatus } from '../schema.ts';
 import { StoreError, type PointStore } from '../store.ts';
-import { guard, type Db } from './db.ts';
+import type { Db } from './db.ts';
+import { insertPoint } from './point-rows.ts';
 import { createPointListing } from './point-list.ts';
 
 const LIVE: JobStatus[] = ['running', 'cancelling'];
@@ -70,23 +71,9 @@ export function createPointStore(db: Db): PointStore {
           parentId = head.id;
           tx.update(chains).set({ length: sql`${chains.length} + 1`, lastPointAt: at }).where(eq(chains.id, chainId)).run();
         }
-        const id = randomUUID();
-        guard(`point ${m.id} of VM ${rec.platformVmId}`, () => tx.insert(restorePoints).values({
-          id, pointId: m.id, platformVmId: rec.platformVmId, sourcePlatform: rec.sourcePlatform, repositoryId: rec.repositoryId,
-          chainId, parentId, jobId: rec.jobId, type: m.type, reason: m.reason, consistency: m.consistency,
-          sizeBytes: m.disks.reduce((a, d) => a + d.file_size, 0),
-          virtualSizeBytes: m.disks.reduce((a, d) => a + d.virtual_size, 0),
-          bytesWritten: m.disks.reduce((a, d) => a + d.bytes_written, 0),
-          manifest: m, createdAt: at,
-        }).run());
-        for (const d of m.disks) {
-          tx.insert(restorePointDisks).values({
-            id: randomUUID(), restorePointId: id, diskIndex: d.index, target: d.target,
-            volumeId: rec.volumeIds?.[d.index] ?? (typeof d.volume_id === 'string' ? d.volume_id : null),
-            type: d.type, image: d.image, backing: d.backing, checkpoint: d.checkpoint,
-            virtualSizeBytes: d.virtual_size, fileSizeBytes: d.file_size, contentSha256: d.content_sha256,
-          }).run();
-        }
+        const id = insertPoint(tx, m, {
+          platformVmId: rec.platformVmId, sourcePlatform: rec.sourcePlatform, repositoryId: rec.repositoryId, chainId, parentId, jobId: rec.jobId, volumeIds: rec.volumeIds,
+        });
         const { changes } = tx.update(backupJobs).set({ ...rec.jobPatch, updatedAt: new Date() })
           .where(and(eq(backupJobs.id, rec.jobId), inArray(backupJobs.status, LIVE))).run();
         if (!changes) throw new StoreError('conflict', `job ${rec.jobId} changed while its point was recorded`);
@@ -99,6 +86,23 @@ export function createPointStore(db: Db): PointStore {
         points: count(), bytes: sum(restorePoints.sizeBytes),
       }).from(restorePoints).where(live).groupBy(restorePoints.repositoryId, restorePoints.sourcePlatform).all();
       return rows.map((r) => ({ ...r, bytes: Number(r.bytes ?? 0) }));
+    },
+    async allForVm(vmId, repositoryId) {
+      const cond = and(eq(restorePoints.platformVmId, vmId), live, repositoryId ? eq(restorePoints.repositoryId, repositoryId) : undefined);
+      return db.select().from(restorePoints).where(cond).orderBy(asc(restorePoints.createdAt), asc(restorePoints.pointId)).all();
+    },
+    async usageByVm(repositoryId) {
+      const rows = db.select({
+        platformVmId: restorePoints.platformVmId, repositoryId: restorePoints.repositoryId, sourcePlatform: restorePoints.sourcePlatform,
+        points: count(), bytes: sum(restorePoints.sizeBytes),
+      }).from(restorePoints).where(and(live, repositoryId ? eq(restorePoints.repositoryId, repositoryId) : undefined))
+        .groupBy(restorePoints.platformVmId, restorePoints.repositoryId, restorePoints.sourcePlatform).all();
+      return rows.map((r) => ({ ...r, bytes: Number(r.bytes ?? 0) })).sort((a, b) => b.bytes - a.bytes || a.platformVmId.localeCompare(b.platformVmId));
+    },
+    async countByVerification() {
+      const out = { unverified: 0, verified: 0, failed: 0 };
+      for (const r of db.select({ s: restorePoints.verificationStatus, n: count() }).from(restorePoints).where(live).groupBy(restorePoints.verificationStatus).all()) out[r.s] = r.n;
+      return out;
     },
     async total() {
       const r = db.select({ points: count(), bytes: sum(restorePoints.sizeBytes) }).from(restorePoints).where(live).get();

@@ -1,0 +1,219 @@
+/**
+ * @layer usecase
+ * MaintenanceRunner: repository work through agents, recorded as maintenance jobs.
+ *
+ * - `prune(vmId)`: the VM's retention plan (preview.ts) per repository; where something expires,
+ *   a prune job: the agent removes the points and merges the survivors forward; the database
+ *   follows the agent's outcome in one transaction (MaintenanceStore.finishPrune). A failed prune
+ *   changes no point.
+ * - `verify(restorePointId)`: the agent re-reads the point's chain (and restore-tests it when
+ *   asked); the result is recorded per point; a point that fails fails the job (loud: job status,
+ *   `sendense_verification_failures_total`, the point's status).
+ * - `importRepository(repositoryId)`: the agent scans the repository; chains the database does
+ *   not know are recorded from their manifests.
+ * Each call records a queued job and returns it; the agent part runs in the background (`settled`
+ * waits for it). Jobs are audited as `system:maintenance` when they end. `recover` (at start)
+ * polls again the jobs a previous process left running with an agent job id, and fails the rest
+ * as interrupted. `stop` stops watching without writing.
+ */
+import type { AgentJobStatus } from '../agents/port.ts';
+import type { MaintenanceJob, MaintenanceKind, MaintenanceTrigger } from '../../db/schema.ts';
+import type { Store } from '../../db/store.ts';
+import type { MetricsRegistry } from '../metrics/registry.ts';
+import { verifyResults } from '../verification/outcome.ts';
+import { awaitAgentJob, MaintenanceError, pickAgentHost, type MaintenanceGateway } from './agent-job.ts';
+import { scannedVms } from './import.ts';
+import { planFor, vmPolicy } from './preview.ts';
+
+export interface MaintenanceRunnerDeps {
+  store: Store;
+  gateway: MaintenanceGateway;
+  clock?: () => Date;
+  log?: (msg: string) => void;
+  /** agent job status poll interval (default 200 ms) */
+  pollMs?: number;
+  metrics?: MetricsRegistry;
+}
+
+export interface MaintenanceRequest {
+  trigger: MaintenanceTrigger;
+  requestedBy?: string | null;
+}
+
+export class MaintenanceRunner {
+  private readonly running = new Map<string, Promise<MaintenanceJob>>();
+  private readonly ctl = new AbortController();
+  private readonly clock: () => Date;
+
+  constructor(private readonly deps: MaintenanceRunnerDeps) {
+    this.clock = deps.clock ?? (() => new Date());
+  }
+
+  /** Prune jobs for the VM's repositories where its retention expires something ([] when nothing does). */
+  async prune(vmId: string, req: MaintenanceRequest): Promise<MaintenanceJob[]> {
+    const { store } = this.deps;
+    if ((await store.maintenance.list({ vmId, kind: 'prune', status: ['queued', 'running'] })).length) {
+      throw new MaintenanceError('busy', `a prune of VM ${vmId} is already running`);
+    }
+    if ((await store.jobs.list({ vmId, status: ['queued', 'dispatching', 'running', 'cancelling'] })).length) {
+      throw new MaintenanceError('busy', `a backup of VM ${vmId} is queued or running: retention waits for it`);
+    }
+    const policy = await vmPolicy(store, vmId);
+    const points = await store.points.allForVm(vmId);
+    const now = this.clock();
+    const jobs: MaintenanceJob[] = [];
+    for (const repositoryId of [...new Set(points.map((p) => p.repositoryId))].sort()) {
+      const plan = planFor(points.filter((p) => p.repositoryId === repositoryId), policy, now);
+      if (plan.expire.length === 0) continue;
+      const remove = [...plan.expire].reverse();
+      const job = await this.create('prune', req, repositoryId, {
+        platformVmId: vmId, policyId: policy?.id ?? null,
+        request: { remove, merges: plan.merges, bytesFreedEstimate: plan.bytesFreedEstimate, expireReasons: plan.expireReasons },
+      });
+      this.launch(job, async (signal) => {
+        const vm = await store.vms.get(vmId);
+        const repo = await this.repository(repositoryId);
+        return this.agentJob(job, vm?.hostId, signal, (hostId) => this.deps.gateway.startPrune(hostId, { requestId: job.id, repository: repo.url, vmId, remove }, { signal }));
+      });
+      jobs.push(job);
+    }
+    return jobs;
+  }
+
+  async verify(restorePointId: string, req: MaintenanceRequest & { restoreTest?: boolean }): Promise<MaintenanceJob> {
+    const { store } = this.deps;
+    const point = await store.points.get(restorePointId);
+    if (!point || point.deletedAt) throw new MaintenanceError('notfound', `no restore point ${restorePointId}`);
+    const restoreTest = req.restoreTest ?? false;
+    const job = await this.create('verify', req, point.repositoryId, {
+      platformVmId: point.platformVmId, restorePointId, request: { pointId: point.pointId, restoreTest },
+    });
+    this.launch(job, async (signal) => {
+      const vm = await store.vms.get(point.platformVmId);
+      const repo = await this.repository(point.repositoryId);
+      return this.agentJob(job, vm?.hostId, signal, (hostId) => this.deps.gateway.startVerify(hostId, {
+        requestId: job.id, repository: repo.url, vmId: point.platformVmId, point: point.pointId, restoreTest,
+      }, { signal }));
+    });
+    return job;
+  }
+
+  async importRepository(repositoryId: string, req: MaintenanceRequest): Promise<MaintenanceJob> {
+    const repo = await this.repository(repositoryId);
+    const job = await this.create('import', req, repositoryId, { platformVmId: null, request: { repository: repo.url } });
+    this.launch(job, async (signal) => {
+      const hostId = await pickAgentHost(this.deps.store);
+      await this.deps.store.maintenance.update(job.id, { status: 'running', startedAt: this.clock(), kvmHostId: hostId }, ['queued']);
+      const scan = scannedVms(await this.deps.gateway.scan(hostId, { repository: repo.url }, { signal }));
+      const { job: done } = await this.deps.store.maintenance.finishImport(job.id, { vms: scan.vms, usedBytes: scan.usedBytes }, this.clock());
+      if (scan.problems.length) await this.deps.store.maintenance.update(job.id, { result: { ...done.result, problems: scan.problems } });
+      return (await this.deps.store.maintenance.get(job.id))!;
+    });
+    return job;
+  }
+
+  /** The job once it ended (the row as it is when no run of this process watches it). */
+  async settled(jobId: string): Promise<MaintenanceJob> {
+    const run = this.running.get(jobId);
+    if (run) return run;
+    const job = await this.deps.store.maintenance.get(jobId);
+    if (!job) throw new MaintenanceError('notfound', `no maintenance job ${jobId}`);
+    return job;
+  }
+
+  /** Jobs a previous process left: running ones with an agent job id are watched again, the others fail as interrupted. */
+  async recover(): Promise<{ resumed: number; failed: number }> {
+    let resumed = 0;
+    let failed = 0;
+    for (const job of await this.deps.store.maintenance.unfinished()) {
+      if (job.status === 'running' && job.agentJobId && job.kvmHostId && job.kind !== 'import') {
+        const { kvmHostId, agentJobId } = job;
+        this.launch(job, (signal) => this.finishAgentJob(job, kvmHostId, agentJobId, signal));
+        resumed++;
+      } else {
+        await this.fail(job, 'interrupted', `the control plane stopped while the ${job.kind} was ${job.status}: it is unknown whether the agent ran it`);
+        failed++;
+      }
+    }
+    return { resumed, failed };
+  }
+
+  async stop(): Promise<void> {
+    this.ctl.abort(new MaintenanceError('interrupted', 'the control plane is stopping'));
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  // ---- the run ----
+
+  private async create(kind: MaintenanceKind, req: MaintenanceRequest, repositoryId: string, rest: Pick<MaintenanceJob, 'platformVmId' | 'request'> & Partial<MaintenanceJob>) {
+    return this.deps.store.maintenance.create({
+      id: crypto.randomUUID(), kind, trigger: req.trigger, status: 'queued', repositoryId, requestedBy: req.requestedBy ?? null, queuedAt: this.clock(), ...rest,
+    });
+  }
+
+  private async repository(id: string) {
+    const repo = await this.deps.store.repositories.get(id);
+    if (!repo) throw new MaintenanceError('notfound', `repository ${id} no longer exists`);
+    return repo;
+  }
+
+  private launch(job: MaintenanceJob, body: (signal: AbortSignal) => Promise<MaintenanceJob>): void {
+    const signal = this.ctl.signal;
+    const run = body(signal).catch(async (e: unknown) => {
+      if (signal.aborted) return (await this.deps.store.maintenance.get(job.id))!;
+      const code = e instanceof MaintenanceError ? e.code : (e as { code?: string }).code === 'rejected' ? 'rejected' : 'agent_failed';
+      return this.fail(job, code, (e as Error).message);
+    }).then(async (done) => {
+      await this.ended(done);
+      return done;
+    }).finally(() => this.running.delete(job.id));
+    this.running.set(job.id, run);
+  }
+
+  /** starts the agent job on a host, records it running, and finishes it when the agent is done */
+  private async agentJob(job: MaintenanceJob, preferHost: string | null | undefined, signal: AbortSignal, start: (hostId: string) => Promise<{ agentJobId: string }>) {
+    const hostId = await pickAgentHost(this.deps.store, preferHost);
+    const { store } = this.deps;
+    if (!(await store.maintenance.update(job.id, { status: 'running', startedAt: this.clock(), kvmHostId: hostId }, ['queued']))) {
+      throw new MaintenanceError('interrupted', `maintenance job ${job.id} is no longer queued`);
+    }
+    const { agentJobId } = await start(hostId);
+    await store.maintenance.update(job.id, { agentJobId });
+    return this.finishAgentJob(job, hostId, agentJobId, signal);
+  }
+
+  private async finishAgentJob(job: MaintenanceJob, hostId: string, agentJobId: string, signal: AbortSignal): Promise<MaintenanceJob> {
+    const s: AgentJobStatus = await awaitAgentJob(this.deps.gateway, hostId, agentJobId, { pollMs: this.deps.pollMs, signal });
+    const at = this.clock();
+    if (s.state !== 'succeeded') {
+      return this.fail(job, s.error?.code ?? 'agent_failed', `[maintenance] the agent's ${job.kind} ${s.state}: ${s.error?.message ?? 'no reason given'}`);
+    }
+    if (job.kind === 'prune' && s.prune) return this.deps.store.maintenance.finishPrune(job.id, s.prune, at);
+    if (job.kind === 'verify' && s.verify) {
+      return this.deps.store.maintenance.finishVerify(job.id, verifyResults(s.verify, job.request.pointId as string | undefined), at);
+    }
+    return this.fail(job, 'protocol', `[maintenance] the agent's ${job.kind} succeeded without its outcome`);
+  }
+
+  private async fail(job: MaintenanceJob, code: string, message: string): Promise<MaintenanceJob> {
+    const done = await this.deps.store.maintenance.update(job.id, { status: 'failed', errorCode: code, error: message, finishedAt: this.clock() }, ['queued', 'running']);
+    return done ?? (await this.deps.store.maintenance.get(job.id))!;
+  }
+
+  /** audit entry and metrics for a job that ended */
+  private async ended(job: MaintenanceJob): Promise<void> {
+    const { metrics, store } = this.deps;
+    metrics?.inc('sendense_maintenance_jobs_total', 'Maintenance jobs (prune, verify, import) that ended, by kind and status', { kind: job.kind, status: job.status });
+    if (job.kind === 'verify' && job.errorCode === 'verification_failed') {
+      const failed = ((job.result?.points ?? []) as { ok: boolean }[]).filter((p) => !p.ok).length;
+      metrics?.inc('sendense_verification_failures_total', 'Restore points that failed verification', {}, failed);
+    }
+    if (job.status === 'failed') this.deps.log?.(`[maintenance] ${job.kind} job ${job.id} failed: ${job.error}`);
+    await store.audit.append({
+      at: this.clock(), actor: 'system:maintenance', via: 'system', action: `${job.kind}.finish`,
+      targetType: job.restorePointId ? 'restore-point' : job.platformVmId ? 'vm' : 'repository',
+      targetId: job.restorePointId ?? job.platformVmId ?? job.repositoryId, outcome: job.status === 'succeeded' ? 'ok' : 'error',
+      details: { jobId: job.id, status: job.status, errorCode: job.errorCode, error: job.error },
+    });
+  }
+}
