@@ -58,7 +58,7 @@ describe('restore end to end', () => {
   beforeAll(async () => {
     w = await startWorld('e2e-restore', {
       app: [{ size: 48 * M, randomPrefix: 12 * M }, { size: 16 * M, init: [{ offset: 0, length: 2 * M, pattern: 0x42 }] }],
-      big: [{ size: 768 * M, randomPrefix: 640 * M }],
+      big: [{ size: 512 * M, randomPrefix: 320 * M }],
     });
     const app = w.vms.app.lab;
     const full = await backup('app', 'full');
