@@ -28,6 +28,11 @@ function answerMessage(body: string): string {
   return body.replace(/\s+/g, ' ').trim().slice(0, 500) || '(empty answer)';
 }
 
+/** the caller's headers, less those the multipart body sets (in any letter case) */
+function ownHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !['content-type', 'content-length', 'transfer-encoding', 'host'].includes(k.toLowerCase())));
+}
+
 export class HttpUploadPoster implements UploadPoster {
   constructor(private readonly opts: { timeoutMs?: number; rejectUnauthorized?: boolean } = {}) {}
 
@@ -49,7 +54,7 @@ export class HttpUploadPoster implements UploadPoster {
       };
       const req = client.request(u, {
         method: 'POST', signal,
-        headers: { ...headers, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(total) },
+        headers: { ...ownHeaders(headers), 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(total) },
         ...(u.protocol === 'https:' && this.opts.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
       });
       req.setTimeout(this.opts.timeoutMs ?? 300_000, () => fail(new UploadError(`[upload] POST ${shown}: no progress for ${(this.opts.timeoutMs ?? 300_000) / 1000} s`)));
