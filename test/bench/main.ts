@@ -8,6 +8,7 @@ import { cleanupRun, cleanupStale } from '../lab/cleanup.ts';
 import { runId } from '../lab/paths.ts';
 import { benchAgent, type Row } from './agent.ts';
 import { benchApi } from './api.ts';
+import { benchFleet } from './fleet.ts';
 import { benchRestore } from './restore.ts';
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
@@ -23,6 +24,7 @@ async function main(): Promise<number> {
   try {
     if (!only.length || only.includes('agent')) rows.push(...(await benchAgent(log)));
     if (!only.length || only.includes('api')) rows.push(...(await benchApi(log)));
+    if (!only.length || only.includes('fleet')) rows.push(...(await benchFleet(log)));
     if (!only.length || only.includes('restore')) rows.push(...(await benchRestore(log)));
   } finally {
     await cleanupRun(runId()).catch(() => {});
