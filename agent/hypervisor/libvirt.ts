@@ -29,7 +29,8 @@ import {
   type StoppedExportOptions, type ThawResult,
 } from './port.ts';
 import { bitmapOp, imageInfo } from './qemu-img.ts';
-import { startQemuNbd, stopLeftoverQemuNbd } from './qemu-nbd.ts';
+import { stopLeftoverQemuNbd } from '../nbd/qemu-nbd.ts';
+import { exportImage } from './stopped-export.ts';
 import { ensureQemuWritableDir, qemuConfOwner } from './qemu-owner.ts';
 import { Virsh, type VirshOptions } from './virsh.ts';
 import { CommandError } from '../system/run.ts';
@@ -324,7 +325,7 @@ export class LibvirtHypervisor implements Hypervisor {
       if (!b) throw err('bitmap-missing', `no bitmap '${opts.bitmap}' in ${image}: a full backup is needed`);
       if (b.inconsistent) throw err('bitmap-inconsistent', `bitmap '${opts.bitmap}' in ${image} is inconsistent (left in use by a QEMU that did not stop cleanly): a full backup is needed`);
     }
-    return startQemuNbd({ image, format: opts.format ?? info.format, socketPath: opts.socketPath, ...(opts.bitmap ? { bitmap: opts.bitmap } : {}), ...(signal ? { signal } : {}) });
+    return exportImage({ image, format: opts.format ?? info.format, socketPath: opts.socketPath, ...(opts.bitmap ? { bitmap: opts.bitmap } : {}), ...(signal ? { signal } : {}) });
   }
 
   async stopLeftoverExports(dir: string): Promise<number> {

@@ -1,13 +1,16 @@
 /**
  * @layer adapter
- * Exports a disk image read-only with qemu-nbd (a stopped VM's disk, or a test image):
+ * The one qemu-nbd launcher (the hypervisor's stopped-disk exports and the NBD tests use it):
+ * exports a disk image read-only,
  * `qemu-nbd -r -t -f FMT [-B BITMAP] [-A] -e N --fork --pid-file=F (-k SOCK | -b HOST -p PORT)`.
- * --fork returns once the server listens. The socket, pid file and log live in `dir`; stop()
- * sends SIGTERM, then SIGKILL, and waits until the process is gone (a zombie counts as gone:
- * PID 1 reaps slowly here). Servers still running when this process exits are SIGKILLed.
+ * --fork returns once the server listens. The socket, pid file and log live in `dir`, or, for a
+ * given `socket`, beside it as `<socket>.pid` / `<socket>.log` (so stopLeftoverQemuNbd finds
+ * what a crashed run left); stop() sends SIGTERM, then SIGKILL, and waits until the process is
+ * gone (a zombie counts as gone: PID 1 reaps slowly here), and removes the socket and pid file
+ * (qemu-nbd removes neither). Servers still running when this process exits are SIGKILLed.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,13 +19,16 @@ import { formatNbdUri, type NbdAddress } from './uri.ts';
 
 export interface QemuNbdOptions {
   image: string;
-  format?: 'qcow2' | 'raw';
+  /** 'qcow2' (default), 'raw', … */
+  format?: string;
   /** a persistent dirty bitmap in the image to expose as qemu:dirty-bitmap:NAME */
   bitmap?: string;
   /** expose qemu:allocation-depth */
   allocationDepth?: boolean;
-  /** where the socket, pid file and log go */
-  dir: string;
+  /** where the socket, pid file and log go (unless `socket` is given) */
+  dir?: string;
+  /** this unix socket path (its directory is created, 0700; it must not exist yet) */
+  socket?: string;
   /** export name (default "") */
   exportName?: string;
   /** listen on TCP instead of a unix socket (loopback only in Sendense) */
@@ -46,14 +52,22 @@ export interface QemuNbdServer {
 
 export class QemuNbdError extends Error {
   override name = 'QemuNbdError';
+  /** what qemu-nbd printed (empty when it never ran) */
+  readonly log: string;
+  constructor(message: string, log = '', options?: { cause?: unknown }) {
+    super(message, options);
+    this.log = log;
+  }
 }
 
 const live = new Set<number>();
 let exitHook = false;
 
-function isQemuNbd(pid: number): boolean {
+/** pid is a qemu-nbd (serving `socket`, when given): never signal a pid reused by another process */
+function isQemuNbd(pid: number, socket?: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qemu-nbd';
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'qemu-nbd') return false;
+    return socket === undefined || readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(socket);
   } catch {
     return false;
   }
@@ -66,8 +80,8 @@ async function gone(pid: number, ms: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
-async function stopPid(pid: number): Promise<void> {
-  if (!isAlive(pid) || !isQemuNbd(pid)) return;
+async function stopPid(pid: number, socket?: string): Promise<void> {
+  if (!isAlive(pid) || !isQemuNbd(pid, socket)) return;
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
   if (await gone(pid, 3000)) return;
   try { process.kill(pid, 'SIGKILL'); } catch { return; }
@@ -96,8 +110,11 @@ function launch(args: string[], logFile: string, signal?: AbortSignal): Promise<
 
 export async function startQemuNbd(o: QemuNbdOptions): Promise<QemuNbdServer> {
   const id = randomBytes(4).toString('hex');
-  const pidFile = path.join(o.dir, `qemu-nbd-${id}.pid`);
-  const logFile = path.join(o.dir, `qemu-nbd-${id}.log`);
+  if (o.socket) mkdirSync(path.dirname(o.socket), { recursive: true, mode: 0o700 });
+  else if (!o.dir) throw new QemuNbdError('[qemu-nbd] give a dir or a socket path');
+  const base = o.socket ?? path.join(o.dir!, `qemu-nbd-${id}`);
+  const pidFile = `${base}.pid`;
+  const logFile = `${base}.log`;
   const exportName = o.exportName ?? '';
   const args = ['-r', '-t', '-f', o.format ?? 'qcow2', '-e', String(o.clients ?? 8), '--fork', `--pid-file=${pidFile}`];
   if (exportName) args.push('-x', exportName);
@@ -111,7 +128,7 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<QemuNbdServer> {
       address = { transport: 'tcp', host: o.tcp.host, port, export: exportName };
       listen = ['-b', o.tcp.host, '-p', String(port)];
     } else {
-      const socket = path.join(o.dir, `qemu-nbd-${id}.sock`);
+      const socket = o.socket ?? `${base}.sock`;
       if (Buffer.byteLength(socket) > 107) throw new QemuNbdError(`[qemu-nbd] socket path too long for a unix socket: ${socket}`);
       address = { transport: 'unix', socket, export: exportName };
       listen = ['-k', socket];
@@ -119,11 +136,13 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<QemuNbdServer> {
     const code = await launch([...args, ...listen, o.image], logFile, o.signal);
     const log = readFileSync(logFile, 'utf8').trim();
     if (code !== 0) {
+      rmSync(pidFile, { force: true });
       if (o.tcp && !o.tcp.port && /Address already in use/i.test(log) && attempt < 5) continue;
-      throw new QemuNbdError(`[qemu-nbd] exporting ${o.image} failed (exit ${code}): ${log || 'no output'}`);
+      rmSync(logFile, { force: true });
+      throw new QemuNbdError(`[qemu-nbd] exporting ${o.image} failed (exit ${code}): ${log || 'no output'}`, log);
     }
     const pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
-    if (!(pid > 0) || !isAlive(pid)) throw new QemuNbdError(`[qemu-nbd] exporting ${o.image}: no live server after --fork (pid file ${pidFile}): ${log}`);
+    if (!(pid > 0) || !isAlive(pid)) throw new QemuNbdError(`[qemu-nbd] exporting ${o.image}: no live server after --fork (pid file ${pidFile}): ${log}`, log);
     live.add(pid);
     if (!exitHook) {
       exitHook = true;
@@ -135,11 +154,38 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<QemuNbdServer> {
     return {
       pid, uri: formatNbdUri(address), address, pidFile, logFile,
       socket: address.transport === 'unix' ? address.socket : undefined,
-      stop: () => (stopping ??= stopPid(pid).then(() => {
+      stop: () => (stopping ??= stopPid(pid, address.transport === 'unix' ? address.socket : undefined).then(() => {
         live.delete(pid);
         rmSync(pidFile, { force: true });
+        rmSync(logFile, { force: true });
         if (address.transport === 'unix') rmSync(address.socket, { force: true });
       })),
     };
   }
+}
+
+/** Stops qemu-nbd servers whose pid files (`<socket>.pid`) lie under `dir` (a run that crashed
+ * left them) and removes their files; resolves with how many were running. */
+export async function stopLeftoverQemuNbd(dir: string, depth = 4): Promise<number> {
+  let n = 0;
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && depth > 0) n += await stopLeftoverQemuNbd(p, depth - 1);
+    else if (e.isFile() && e.name.endsWith('.sock.pid')) {
+      const sock = p.slice(0, -'.pid'.length);
+      const pid = Number.parseInt(readFileSync(p, 'utf8').trim(), 10);
+      if (pid > 0 && isAlive(pid) && isQemuNbd(pid, sock)) {
+        await stopPid(pid, sock);
+        n++;
+      }
+      for (const f of [sock, p, `${sock}.log`]) rmSync(f, { force: true });
+    }
+  }
+  return n;
 }
