@@ -25,10 +25,9 @@ export function linkPoint(m: PointManifest, vmId: string, head: RecordedHead | u
   if (m.vm_uuid.toLowerCase() !== vmId.toLowerCase()) {
     throw new PointLinkError(`[jobs] the agent's point ${m.id} is of VM ${m.vm_uuid}, not of ${vmId}`);
   }
-  if (m.type === 'full') {
-    if (m.parent !== null) throw new PointLinkError(`[jobs] full point ${m.id} names a parent (${m.parent})`);
-    return { kind: 'new' };
-  }
+  // a full may name the point before it as `parent` (the agent records it so; agent/backup/backup.ts):
+  // it depends on nothing, and starts a new chain all the same
+  if (m.type === 'full') return { kind: 'new' };
   if (!m.parent) throw new PointLinkError(`[jobs] incremental point ${m.id} has no parent`);
   if (!head) throw new PointLinkError(`[jobs] incremental point ${m.id} builds on ${m.parent}, but no chain of this VM is recorded in this repository`);
   if (head.pointId !== m.parent) {

@@ -54,6 +54,7 @@ describe('linkPoint', () => {
     expect(() => linkPoint(m({ parent: 'P0' }), 'vm-1', head)).toThrow(/builds on P0, but the recorded chain ends at P1/);
     expect(() => linkPoint(m({}), 'vm-1', undefined)).toThrow(PointLinkError);
     expect(() => linkPoint(m({ parent: null }), 'vm-1', head)).toThrow(/no parent/);
-    expect(() => linkPoint(m({ type: 'full', parent: 'P1' }), 'vm-1', head)).toThrow(/names a parent/);
+    // a full that names the point before it (as the agent writes it) still starts a chain of its own
+    expect(linkPoint(m({ type: 'full', parent: 'P1' }), 'vm-1', head)).toEqual({ kind: 'new' });
   });
 });

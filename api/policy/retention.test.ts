@@ -82,6 +82,15 @@ describe('retentionPlan', () => {
     expect(none.bytesFreedEstimate).toBe(0);
   });
 
+  it("a full that names the point before it (as the agent writes it) is merged when that point goes, as the agent plans it", () => {
+    const pts = days(10, '2025-01-20', 5).map((p, i) => (i === 5 ? { ...p, agentParent: pid(new Date(Date.parse('2025-01-24T02:00:00Z'))) } : p));
+    const plan = retentionPlan(pts, { rules: { keepLast: 5 }, now });
+    expect(plan.expire).toEqual(ids(pts, 4, 3, 2, 1, 0));
+    // the full p5 depends on nothing, but the agent rewrites it (its manifest names p4): the preview says so
+    expect(plan.merges).toEqual([{ pointId: pts[5].id, from: ids(pts, 4, 3, 2, 1, 0) }]);
+    expect(plan.merges).toEqual(prunePlan(pts.map((p) => ({ id: p.id, parent: p.agentParent ?? p.parentId })), plan.expire).merges);
+  });
+
   it('maxChainLength: a chain longer than the maximum gets its oldest points merged forward', () => {
     // one chain of 15 (a full, 14 incrementals), every point kept by the rules
     const pts = days(15, '2025-01-20', 100);

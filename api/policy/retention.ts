@@ -23,7 +23,13 @@ import type { RetentionRules } from '../../db/schema.ts';
 export interface RetainablePoint {
   /** the repository's point id (YYYYMMDD-HHMMSS) */
   id: string;
+  /** the point it builds on (null for a full) */
   parentId: string | null;
+  /**
+   * the parent the agent's manifest names, when it differs: a full may name the point before it,
+   * and the agent's prune plan walks that (default: parentId)
+   */
+  agentParent?: string | null;
   createdAt: Date;
   /** bytes the point's files take (for the estimate; 0 when unknown) */
   sizeBytes?: number;
@@ -112,7 +118,7 @@ export function retentionPlan(points: RetainablePoint[], opts: RetentionOptions)
 
   const expire = sorted.filter((p) => !reasons[p.id]).map((p) => p.id);
   const byId = new Map(points.map((p) => [p.id, p]));
-  const merges = expire.length ? prunePlan(points.map((p) => ({ id: p.id, parent: p.parentId })), expire).merges : [];
+  const merges = expire.length ? prunePlan(points.map((p) => ({ id: p.id, parent: p.agentParent !== undefined ? p.agentParent : p.parentId })), expire).merges : [];
   merges.sort((a, b) => byId.get(a.pointId)!.createdAt.getTime() - byId.get(b.pointId)!.createdAt.getTime());
   const size = (id: string) => byId.get(id)?.sizeBytes ?? 0;
   let bytes = expire.reduce((a, id) => a + size(id), 0);

@@ -48,7 +48,7 @@ export async function vmPolicy(store: Store, vmId: string): Promise<Policy | und
 
 export function planFor(points: RestorePoint[], policy: Policy | undefined, now: Date): RetentionPlan {
   return retentionPlan(
-    points.map((p) => ({ id: p.pointId, parentId: parentPointId(points, p), createdAt: p.createdAt, sizeBytes: p.sizeBytes, virtualSizeBytes: p.virtualSizeBytes })),
+    points.map((p) => ({ id: p.pointId, parentId: parentPointId(points, p), agentParent: p.manifest.parent ?? null, createdAt: p.createdAt, sizeBytes: p.sizeBytes, virtualSizeBytes: p.virtualSizeBytes })),
     policy ? { rules: policy.retention, maxChainLength: policy.maxChainLength, now } : { rules: {}, now },
   );
 }

@@ -2,7 +2,8 @@
  * @layer adapter
  * The database side of a repository import (inside the transaction that finishes the import
  * job): the chains of VMs the database has no point of in that repository, rebuilt from their
- * manifests. A full (no parent) starts a chain; an incremental joins its parent's chain; an
+ * manifests. A full starts a chain (the point before it, which its manifest may name, aside); an
+ * incremental joins its parent's chain; an
  * incremental whose parent is not in the scan is skipped and said why (it cannot be restored).
  * The VM's newest chain is open, the others closed. A VM with points already recorded in the
  * repository is left alone (its new points come from its own backups, never from a scan).
@@ -37,7 +38,7 @@ export function applyImport(tx: Tx, repositoryId: string, vms: ScannedVm[]): Imp
       const at = new Date(m.created_at);
       let chainId: string;
       let parentId: string | null = null;
-      if (!m.parent) {
+      if (m.type === 'full' || !m.parent) {
         chainId = randomUUID();
         tx.insert(chains).values({
           id: chainId, platformVmId: vm.vmId, sourcePlatform: vm.sourcePlatform, repositoryId, length: 1, state: 'closed',
