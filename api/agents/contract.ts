@@ -159,6 +159,7 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
         requestId: 'restore-newest', repository: req.repository, vmId: req.vmId, disk: vda.target,
         destination: { kind: 'file', path: f.scratchPath('restore-newest.raw'), format: 'raw' },
       }));
+      expect(last.state, JSON.stringify(last.error)).toBe('succeeded');
       expect(last.restore?.pointId).toBe(manifests.at(-1)!.id);
       expect(last.restore?.chain.length).toBeGreaterThan(1);
       expect(last.restore?.contentSha256).toBe(manifests.at(-1)!.disks[0].content_sha256);

@@ -4,7 +4,7 @@
  * VMs into an SSH repository.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { labDir } from '../../test/lab/paths.ts';
 import { createLabVm, type LabVm } from '../../test/lab/vm.ts';
@@ -22,7 +22,7 @@ agentGatewayContract('SSH link to a real agent daemon', async () => {
     await createLabVm({ label: 'gw', transient: true, disks: [{ size: 32 * M, init: [{ offset: 0, length: 2 * M, pattern: 0x21 }] }] }),
     await createLabVm({ label: 'gwslow', transient: true, disks: [{ size: 768 * M, randomPrefix: 600 * M }] }),
   ];
-  const scratch = labDir('gw-restores');
+  const scratch = labDir(`gw-restores-${randomUUID().slice(0, 8)}`);
   await mkdir(scratch, { recursive: true });
   const gateway = createLinkGateway({
     access: (hostId) => {
@@ -41,13 +41,12 @@ agentGatewayContract('SSH link to a real agent daemon', async () => {
     request: req(vms[0]),
     slowRequest: req(vms[1]),
     scratchPath: (name) => path.join(scratch, name),
-    // the daemon routes of these verbs are being built (issue 6): until they land, the contract asks for a clear refusal
-    pending: ['prune', 'scan'],
     close: async () => {
       await gateway.close();
       daemon.kill('SIGTERM');
       await daemon.exited;
       for (const v of vms) await v.remove();
+      await rm(scratch, { recursive: true, force: true });
       await host.stop();
     },
   };
