@@ -10,9 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PointManifest } from '../../agent/repository/manifest.ts';
 import { AgentGatewayError, type AgentBackupRequest, type AgentGateway, type AgentJobEvent, type AgentJobStatus } from './port.ts';
 
-/** gateway verbs whose daemon routes may not have landed yet */
-export type PendingVerb = 'prune' | 'scan' | 'export';
-
 export interface AgentGatewayFixture {
   gateway: AgentGateway;
   hostId: string;
@@ -24,11 +21,6 @@ export interface AgentGatewayFixture {
   slowRequest(mode: AgentBackupRequest['mode']): AgentBackupRequest;
   /** an absolute path on the agent host where a restore may write a new file */
   scratchPath(name: string): string;
-  /**
-   * verbs the fixture's agent does not serve yet: the contract then asks that they fail with an
-   * AgentGatewayError that says so (instead of silently passing)
-   */
-  pending?: PendingVerb[];
   close?(): Promise<void>;
 }
 
@@ -188,17 +180,9 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
       for (const m of manifests) expect(end.verify?.points.map((p) => p.pointId)).toContain(m.id);
     });
 
-    const pending = (verb: PendingVerb) => f.pending?.includes(verb) ?? false;
-    async function pendingFails(p: Promise<unknown>): Promise<void> {
-      const code = await codeOf(p);
-      expect(['rejected', 'protocol', 'unknown_job']).toContain(code);
-    }
-
     it('scan: the VM with its points', async () => {
       const req = f.request('auto');
-      const p = f.gateway.scan(f.hostId, { repository: req.repository, vmId: req.vmId });
-      if (pending('scan')) return pendingFails(p);
-      const out = await p;
+      const out = await f.gateway.scan(f.hostId, { repository: req.repository, vmId: req.vmId });
       const vm = out.vms.find((v) => v.vmId === req.vmId);
       expect(vm?.points.map((x) => x.id)).toEqual(expect.arrayContaining(manifests.map((m) => m.id)));
       expect(vm?.bytesUsed).toBeGreaterThan(0);
@@ -207,9 +191,7 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
     it('export of a point\'s disk as raw: as many bytes as announced, the virtual size', async () => {
       const req = f.request('auto');
       const [full] = manifests;
-      const p = f.gateway.exportImage(f.hostId, { repository: req.repository, vmId: req.vmId, disk: 'vda', point: full.id, format: 'raw' });
-      if (pending('export')) return pendingFails(p);
-      const x = await p;
+      const x = await f.gateway.exportImage(f.hostId, { repository: req.repository, vmId: req.vmId, disk: 'vda', point: full.id, format: 'raw' });
       let n = 0;
       for await (const chunk of x.stream as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
       expect(x.format).toBe('raw');
@@ -221,9 +203,7 @@ export function agentGatewayContract(name: string, makeFixture: () => Promise<Ag
     it('prune of the oldest point: the next one is merged forward into a full, the rest still restore', async () => {
       const req = f.request('auto');
       const [full, next] = manifests;
-      const p = f.gateway.startPrune(f.hostId, { requestId: 'prune-1', repository: req.repository, vmId: req.vmId, remove: [full.id] });
-      if (pending('prune')) return pendingFails(p);
-      const end = await ended(p);
+      const end = await ended(f.gateway.startPrune(f.hostId, { requestId: 'prune-1', repository: req.repository, vmId: req.vmId, remove: [full.id] }));
       expect(end.kind).toBe('prune');
       expect(end.state, JSON.stringify(end.error)).toBe('succeeded');
       expect(end.prune?.removed).toEqual([full.id]);

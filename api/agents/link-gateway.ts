@@ -3,8 +3,9 @@
  * The AgentGateway over the real agent: one reconnecting SSH link per KVM host (agent/link:
  * host key pinned, HTTP to the daemon's unix socket through streamlocal forwarding — no port
  * opens on the host), the daemon's job records mapped onto the control plane's port. Every job
- * outcome is parsed with the daemon's zod schemas here, at the boundary. The routes the typed
- * client does not know yet (prunes, scan, exports) go through the link's plain fetch.
+ * outcome is parsed with the daemon's zod schemas here, at the boundary. Prunes, scan and
+ * exports go through the link's plain fetch (written before their routes landed; the answers are
+ * zod-checked all the same, and an export's body is streamed, never buffered).
  */
 import type { z } from 'zod';
 import { agentJson, agentLink, AgentApiError, AGENT_ORIGIN, isUnreachable, jobEvents, LinkError, type AgentLinkOptions, type ReconnectingAgentLink } from '../../agent/link/index.ts';
