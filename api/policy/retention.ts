@@ -15,7 +15,7 @@
  *      the expirations above) are more than the maximum, its oldest points expire and are merged
  *      forward into the first survivor — the chain is re-rooted and shortened.
  * The bytes freed are an estimate, a lower bound: a merged full is assumed to take the sizes of
- * the point and everything it folds in (capped at the disk's virtual size).
+ * the point and what it folds in down to the nearest full (capped at the disk's virtual size).
  */
 import { prunePlan } from '../../agent/retention/plan.ts';
 import type { RetentionRules } from '../../db/schema.ts';
@@ -124,7 +124,9 @@ export function retentionPlan(points: RetainablePoint[], opts: RetentionOptions)
   let bytes = expire.reduce((a, id) => a + size(id), 0);
   for (const m of merges) {
     const p = byId.get(m.pointId)!;
-    const folded = size(m.pointId) + m.from.reduce((a, id) => a + size(id), 0);
+    // the new full holds the point and what it folds in down to the nearest full (older data is overwritten by it)
+    const fullAt = m.from.findIndex((id) => byId.get(id)?.parentId === null);
+    const folded = size(m.pointId) + m.from.slice(0, fullAt < 0 ? undefined : fullAt + 1).reduce((a, id) => a + size(id), 0);
     bytes -= Math.min(p.virtualSizeBytes || folded, folded) - size(m.pointId);
   }
   return {
