@@ -71,6 +71,28 @@ describe('MemoryAgentGateway', () => {
     expect(gw.activeJobs()).toBe(0);
   });
 
+  it('repository verbs answer from the same points: a corrupted image fails verification, an upload hands its bytes over', async () => {
+    const uploaded: { url: string; bytes: number; magic: string }[] = [];
+    const gw = new MemoryAgentGateway({
+      tickMs: 1, diskSize: 4 << 20,
+      upload: async (dest, image) => {
+        const b = new Uint8Array(await new Response(image.stream).arrayBuffer());
+        uploaded.push({ url: dest.url, bytes: b.byteLength, magic: Buffer.from(b.subarray(0, 4)).toString('hex') });
+      },
+    });
+    const m = PointManifest.parse((await finish(gw, (await gw.startBackup(HOST, req('full'))).agentJobId)).result?.manifest);
+    const base = { repository: req('full').repository, vmId: req('full').vmId };
+    gw.corrupt(base.vmId, m.id, 'vda');
+    const v = await finish(gw, (await gw.startVerify(HOST, { ...base, requestId: 'v1' })).agentJobId);
+    expect(v.verify?.ok).toBe(false);
+    expect(v.verify?.points[0].disks[0].problems[0]).toMatch(/does not match its digest/);
+    const up = await finish(gw, (await gw.startRestore(HOST, { ...base, requestId: 'r1', disk: 'vda', destination: { kind: 'upload', url: 'http://ssvm.test/upload/1?x=1' } })).agentJobId);
+    expect(up.restore).toMatchObject({ destination: 'upload', to: 'http://ssvm.test/upload/1', contentSha256: m.disks[0].content_sha256 });
+    expect(uploaded).toEqual([{ url: 'http://ssvm.test/upload/1?x=1', bytes: m.disks[0].file_size, magic: '514649fb' }]);
+    const missing = await finish(gw, (await gw.startRestore(HOST, { ...base, requestId: 'r2', disk: 'vdz', destination: { kind: 'file', path: '/tmp/x' } })).agentJobId);
+    expect(missing).toMatchObject({ state: 'failed', error: { code: 'not-found' } });
+  });
+
   it('a dropped link fails the event stream with unreachable', async () => {
     const gw = new MemoryAgentGateway({ tickMs: 5 });
     const { agentJobId } = await gw.startBackup(HOST, req('full'));
