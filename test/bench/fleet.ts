@@ -61,7 +61,12 @@ async function check(e2e: E2e, r: Round, truths: Map<string, string>): Promise<s
     if (j.status !== 'succeeded') { bad.push(`${j.vm}: ${j.status} ${j.error ?? ''}`); continue; }
     const p = (await e2e.server.cp.store.points.listForVm(e2e.vm(j.vm).id)).find((x) => x.jobId === j.jobId);
     if (!p) { bad.push(`${j.vm}: no point recorded`); continue; }
-    if (!(await e2e.sameAsTruth({ vmUuid: p.manifest.vm_uuid, pointId: p.pointId }, 'vda', truths.get(j.vm)!))) bad.push(`${j.vm}: restored disk differs`);
+    const point = { vmUuid: p.manifest.vm_uuid, pointId: p.pointId };
+    // the check is not what is measured: a restore cut off by the loaded machine gets one more try
+    const same = await e2e.sameAsTruth(point, 'vda', truths.get(j.vm)!)
+      .catch(() => e2e.sameAsTruth(point, 'vda', truths.get(j.vm)!))
+      .catch((e: Error) => e.message);
+    if (same !== true) bad.push(`${j.vm}: ${same === false ? 'restored disk differs' : same}`);
   }
   return bad;
 }
