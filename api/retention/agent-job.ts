@@ -8,7 +8,7 @@
  * whether it is reachable).
  */
 import type { Store } from '../../db/store.ts';
-import { AGENT_TERMINAL_STATES, type AgentGateway, type AgentJobStatus } from '../agents/port.ts';
+import { AGENT_TERMINAL_STATES, AgentGatewayError, type AgentGateway, type AgentJobStatus } from '../agents/port.ts';
 import { sleep } from '../lib/sleep.ts';
 
 /** What maintenance needs of the AgentGateway (api/agents/port.ts). */
@@ -30,12 +30,27 @@ export async function pickAgentHost(store: Store, preferHostId?: string | null):
   return pick.hostId;
 }
 
-/** Polls the agent job until it ends (succeeded, failed or cancelled). */
+/**
+ * Polls the agent job until it ends (succeeded, failed or cancelled). The agent keeps running a
+ * job whatever happens to the link: an unreachable agent is asked again (every second) for up to
+ * `unreachableMs` (default 60 s) before the wait gives up with the gateway's error.
+ */
 export async function awaitAgentJob(
-  gateway: MaintenanceGateway, hostId: string, agentJobId: string, opts: { pollMs?: number; signal?: AbortSignal } = {},
+  gateway: MaintenanceGateway, hostId: string, agentJobId: string, opts: { pollMs?: number; signal?: AbortSignal; unreachableMs?: number } = {},
 ): Promise<AgentJobStatus> {
+  let lostSince: number | undefined;
   for (;;) {
-    const s = await gateway.jobStatus(hostId, agentJobId, { signal: opts.signal });
+    let s: AgentJobStatus;
+    try {
+      s = await gateway.jobStatus(hostId, agentJobId, { signal: opts.signal });
+      lostSince = undefined;
+    } catch (e) {
+      if (!(e instanceof AgentGatewayError) || e.code !== 'unreachable' || opts.signal?.aborted) throw e;
+      lostSince ??= Date.now();
+      if (Date.now() - lostSince > (opts.unreachableMs ?? 60_000)) throw e;
+      await sleep(1000, opts.signal);
+      continue;
+    }
     if (AGENT_TERMINAL_STATES.includes(s.state)) return s;
     await sleep(opts.pollMs ?? 200, opts.signal);
   }

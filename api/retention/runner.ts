@@ -16,7 +16,8 @@
  * polls again the jobs a previous process left running with an agent job id, and fails the rest
  * as interrupted. `stop` stops watching without writing.
  */
-import type { AgentJobStatus } from '../agents/port.ts';
+import { AgentGatewayError, type AgentJobStatus } from '../agents/port.ts';
+import { sleep } from '../lib/sleep.ts';
 import type { MaintenanceJob, MaintenanceKind, MaintenanceTrigger } from '../../db/schema.ts';
 import type { Store } from '../../db/store.ts';
 import type { MetricsRegistry } from '../metrics/registry.ts';
@@ -177,7 +178,17 @@ export class MaintenanceRunner {
     if (!(await store.maintenance.update(job.id, { status: 'running', startedAt: this.clock(), kvmHostId: hostId }, ['queued']))) {
       throw new MaintenanceError('interrupted', `maintenance job ${job.id} is no longer queued`);
     }
-    const { agentJobId } = await start(hostId);
+    // a retry carries the same requestId: the agent answers with the job the first try created
+    let started: { agentJobId: string } | undefined;
+    for (let attempt = 1; !started; attempt++) {
+      try {
+        started = await start(hostId);
+      } catch (e) {
+        if (attempt >= 3 || !(e instanceof AgentGatewayError) || e.code !== 'unreachable' || signal.aborted) throw e;
+        await sleep(1000, signal);
+      }
+    }
+    const { agentJobId } = started;
     await store.maintenance.update(job.id, { agentJobId });
     return this.finishAgentJob(job, hostId, agentJobId, signal);
   }
