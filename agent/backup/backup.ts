@@ -94,6 +94,7 @@ interface DiskWork {
   partialImage?: string;
   partialSums?: string;
   file?: StreamFile;
+  sumsFile?: StreamFile;
   result?: PointDisk;
 }
 
@@ -213,7 +214,9 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
   const offlineBitmaps: { image: string; name: string }[] = [];
   let committed = false;
   try {
-    for (const w of work) await deps.target.mkdirp(diskDir(vmId, w.index), signal);
+    // the repository's directories are made while the hypervisor works (awaited before the copy)
+    const dirsMade = Promise.all(work.map((w) => deps.target.mkdirp(diskDir(vmId, w.index), signal)));
+    dirsMade.catch(() => {}); // awaited below; a failure surfaces there
     // ---- the point in time
     if (running) {
       if (req.quiesce) {
@@ -260,25 +263,33 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
         uri = se.uri;
         dirtyContext = se.bitmapContext;
       }
-      const source = await deps.openSource(uri, [BASE_ALLOCATION, ...(dirtyContext ? [dirtyContext] : [])], signal);
-      sources.push(source);
       const type = w.decision.type === 'full' ? 'full' : 'incr';
       const finalImage = imageName(type, pointId);
       w.partialImage = `${diskDir(vmId, w.index)}/${partialName(job, finalImage)}`;
       w.partialSums = `${diskDir(vmId, w.index)}/${partialName(job, sumsName(type, pointId))}`;
-      w.file = await deps.target.create(w.partialImage, signal);
-      const sink = new HashingSink(w.file);
-      const parentSums = w.parent ? new SumsTable(w.parent.virtual_size, w.parent.block_size, await repo.readSums(vmId, w.parent, signal)) : undefined;
+      await dirsMade;
+      // independent round trips at once: the NBD export, both files on the target, the parent's sums
+      const opened = await Promise.allSettled([
+        deps.openSource(uri, [BASE_ALLOCATION, ...(dirtyContext ? [dirtyContext] : [])], signal).then((src) => { sources.push(src); return src; }),
+        deps.target.create(w.partialImage, signal).then((f) => { w.file = f; }),
+        deps.target.create(w.partialSums, signal).then((f) => { w.sumsFile = f; }),
+        w.parent ? repo.readSums(vmId, w.parent, signal) : Promise.resolve(undefined),
+      ]);
+      for (const o of opened) if (o.status === 'rejected') throw o.reason;
+      const source = (opened[0] as PromiseFulfilledResult<BlockSource>).value;
+      const parentSumsBuf = (opened[3] as PromiseFulfilledResult<Buffer | undefined>).value;
+      const sink = new HashingSink(w.file!);
+      const parentSums = w.parent && parentSumsBuf ? new SumsTable(w.parent.virtual_size, w.parent.block_size, parentSumsBuf) : undefined;
       const onProgress = (p: CopyProgress) => req.onProgress?.({ disk: w.disk.target, diskIndex: i, disks: work.length, ...p });
       const r = await copyDisk({
         source, sink, virtualSize: w.virtualSize, dirtyContext, parentSums, signal, onProgress, inFlight: req.inFlight,
         backingFile: w.parent ? w.parent.image.slice(w.parent.image.lastIndexOf('/') + 1) : undefined,
       });
-      await w.file.commit(signal);
-      w.file = undefined;
       const sumsBuf = r.sums.toBuffer();
-      const sf = await deps.target.create(w.partialSums, signal);
-      try { await sf.append(sumsBuf, signal); await sf.commit(signal); } catch (e) { await sf.abort().catch(() => {}); throw e; }
+      const [image, sums] = [w.file!, w.sumsFile!];
+      await Promise.all([image.commit(signal), sums.append(sumsBuf, signal).then(() => sums.commit(signal))]);
+      w.file = undefined;
+      w.sumsFile = undefined;
       bytesRead += r.bytesRead;
       const diskRel = `disk-${w.index}`;
       w.result = {
@@ -294,24 +305,29 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
       log(`${w.disk.target}: ${w.decision.type}, read ${r.bytesRead} bytes, image ${r.fileSize} bytes`);
     }
 
-    // ---- end the job: the point in time is safely copied
-    if (exported) await hv.abortJob(dom.name, signal);
-    log('backup job ended');
-    exported = undefined;
-    for (const s of stopped.splice(0)) await s.stop();
-    if (!running) {
-      // the new bitmap of a stopped VM: nothing has changed since the copy
-      for (const w of work.filter((x) => x.decision.track)) {
-        await hv.addBitmapOffline(w.disk.source, ckpt, signal);
-        offlineBitmaps.push({ image: w.disk.source, name: ckpt });
+    // ---- end the job (the point in time is safely copied) while the partials get their names;
+    // both are done before the manifest, the commit: a failure of either records nothing
+    const endJob = async () => {
+      if (exported) await hv.abortJob(dom.name, signal);
+      exported = undefined;
+      for (const s of stopped.splice(0)) await s.stop();
+      if (!running) {
+        // the new bitmap of a stopped VM: nothing has changed since the copy
+        for (const w of work.filter((x) => x.decision.track)) {
+          await hv.addBitmapOffline(w.disk.source, ckpt, signal);
+          offlineBitmaps.push({ image: w.disk.source, name: ckpt });
+        }
       }
-    }
+      log('backup job ended');
+    };
+    const renamed = work.flatMap((w) => [
+      deps.target.rename(w.partialImage!, `${vmDir(vmId)}/${w.result!.image}`, signal),
+      deps.target.rename(w.partialSums!, `${vmDir(vmId)}/${w.result!.sums}`, signal),
+    ]);
+    const ended = await Promise.allSettled([endJob(), ...renamed]);
+    for (const o of ended) if (o.status === 'rejected') throw o.reason;
 
-    // ---- commit: rename partials, then the manifest (the commit), then metadata
-    for (const w of work) {
-      await deps.target.rename(w.partialImage!, `${vmDir(vmId)}/${w.result!.image}`, signal);
-      await deps.target.rename(w.partialSums!, `${vmDir(vmId)}/${w.result!.sums}`, signal);
-    }
+    // ---- commit: the manifest (the commit), then metadata
     const finished = now();
     const disks = work.map((w) => w.result!);
     const manifest: PointManifest = {
@@ -357,8 +373,10 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
     for (const s of stopped) await s.stop().catch(() => {});
     if (!committed) {
       for (const w of work) {
-        if (w.file) await w.file.abort().catch(() => {});
-        for (const p of [w.partialImage, w.partialSums]) if (p) await deps.target.remove(p).catch(() => {});
+        for (const f of [w.file, w.sumsFile]) if (f) await f.abort().catch(() => {});
+        // a failure after the renames: the new point's files under their final names (its id is new)
+        const finals = w.result ? [`${vmDir(vmId)}/${w.result.image}`, `${vmDir(vmId)}/${w.result.sums}`] : [];
+        for (const p of [w.partialImage, w.partialSums, ...finals]) if (p) await deps.target.remove(p).catch(() => {});
       }
       if (checkpointCreated) {
         await hv.deleteCheckpointMetadata(dom.name, ckpt).catch(() => {});
