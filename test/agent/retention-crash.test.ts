@@ -11,7 +11,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { createLabVm, type LabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
@@ -21,10 +20,10 @@ import { openTarget } from '../../agent/target/open.ts';
 import { TargetError, type BackupTarget, type StreamFile } from '../../agent/target/port.ts';
 import { Repository } from '../../agent/repository/repository.ts';
 import { readIntents } from '../../agent/repository/retention-recover.ts';
-import { openPointChain, readVerified } from '../../agent/restore/chain-read.ts';
 import { verifyPoints } from '../../agent/restore/verify.ts';
 import { prunePoints } from '../../agent/retention/prune.ts';
 import { cli, sameContent, sshArgs, AGENT_BIN, cliEnv } from './fixture.ts';
+import { restoreRaw } from './retention-fixture.ts';
 import { spawn } from 'node:child_process';
 
 const M = 1 << 20;
@@ -81,18 +80,6 @@ class DyingTarget implements BackupTarget {
 
 const target = (sub: string) => openTarget(host.url(sub), { identityFile: host.identityFile, knownHostsFile: host.knownHostsFile });
 
-/** Reads a point's disk through its manifests (every block checked) into a raw file: a restore. */
-async function restoreRaw(t: BackupTarget, id: string, disk: string, to: string): Promise<void> {
-  const c = await openPointChain(new Repository(t), vm.uuid, id, disk);
-  const fh = await open(to, 'w');
-  try {
-    await fh.truncate(c.disk.virtual_size);
-    await readVerified(c, async (off, data) => { await fh.write(data, 0, data.length, off); });
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Every remaining point: qemu-img reads its chain by the files' own backing names, bit-exactly. */
 async function checkFiles(sub: string, t: BackupTarget, ids: string[]): Promise<void> {
   const repo = new Repository(t);
@@ -109,8 +96,8 @@ async function checkFiles(sub: string, t: BackupTarget, ids: string[]): Promise<
 async function checkRestores(sub: string, t: BackupTarget, ids: string[]): Promise<void> {
   for (const id of ids) {
     for (const disk of ['vda', 'vdb'] as const) {
-      const to = labDir('runs', runId(), 'retcrash-restores', `${sub}-${id}-${disk}.raw`);
-      await restoreRaw(t, id, disk, to);
+      const to = path.join(labDir('runs', runId(), 'retcrash-restores'), `${sub}-${id}-${disk}.raw`);
+      await restoreRaw(t, vm.uuid, id, disk, to);
       expect(await sameContent(to, 'raw', truths.find((x) => x.point === id)![disk]), `${sub}: restore ${id} ${disk}`).toBe(true);
     }
   }
@@ -129,9 +116,9 @@ async function afterCrash(sub: string, remove: string[], remaining: string[]): P
     const window = intents.flatMap((i) => i.merges.filter((m) => m.state === 'written').map((m) => m.point));
     for (const id of remaining) {
       for (const disk of ['vda', 'vdb'] as const) {
-        const to = labDir('runs', runId(), 'retcrash-restores', `${sub}-before-${id}-${disk}.raw`);
+        const to = path.join(labDir('runs', runId(), 'retcrash-restores'), `${sub}-before-${id}-${disk}.raw`);
         try {
-          await restoreRaw(t, id, disk, to);
+          await restoreRaw(t, vm.uuid, id, disk, to);
           expect(await sameContent(to, 'raw', truths.find((x) => x.point === id)![disk]), `${sub}: ${id} ${disk} before recovery`).toBe(true);
         } catch (e) {
           expect(window.length, `${sub}: ${id} ${disk} unreadable outside the rename→switch window: ${(e as Error).message}`).toBeGreaterThan(0);

@@ -2,8 +2,8 @@
  * Issue 6, retention on the agent side: 15 real backups (3 fulls, incrementals between them,
  * aligned / unaligned / zero writes) of a 2-disk lab VM into a repository on a real sshd, then
  * prunes in rounds through the real CLI — the oldest points, a middle point, a whole chain, the
- * newest chain's base — and after each round every remaining point of every disk is restored and
- * compared with its truth (qemu-img compare), qemu-img reads every remaining chain by its backing
+ * newest chain's base — and after each round every remaining point of every disk is restored
+ * (through its manifests, every block checked; one per round through the CLI) and compared with its truth (qemu-img compare), qemu-img reads every remaining chain by its backing
  * names, and verify passes. An incremental after the prunes still works on the merged chain.
  * Also: a corrupted byte stops a prune before anything is deleted; scan reports the repository.
  */
@@ -15,6 +15,11 @@ import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { run } from '../../agent/system/run.ts';
 import { cli, sameContent, sshArgs } from './fixture.ts';
+import { restoreRaw } from './retention-fixture.ts';
+import { openTarget } from '../../agent/target/open.ts';
+import { Repository } from '../../agent/repository/repository.ts';
+import { verifyPoints } from '../../agent/restore/verify.ts';
+import { checkImage } from '../../agent/cli/deps.ts';
 
 const K = 1024, M = 1 << 20;
 let vm: LabVm;
@@ -61,41 +66,45 @@ async function writes(i: number): Promise<void> {
   if (i === 7) await vm.write('vdb', 8 * M, 4096, 0xee);
 }
 
-async function points(): Promise<{ id: string; type: string; parent: string | null }[]> {
-  const l = await cli(['list', '--repo', host.url('repo'), ...sshArgs(host), '--vm-id', vm.uuid, '--json']);
-  expect(l.code).toBe(0);
-  return l.json.points.map((p: { id: string; type: string }) => ({ id: p.id, type: p.type, parent: (p as { parent?: string | null }).parent ?? null }));
-}
-
 function manifest(id: string, sub = 'repo'): any {
   return JSON.parse(readFileSync(path.join(repoDir(sub), vm.uuid, 'points', `${id}.json`), 'utf8'));
 }
 
-/** Restores every disk of every remaining point through the CLI and compares; qemu-img reads every chain by its own backing names. */
+/**
+ * Every disk of every remaining point: restored through its manifests (in process, every block
+ * checked; one point per round through the real CLI) and compared with its truth; qemu-img reads
+ * the repository's own chain by its backing names; verify (with the qcow2 checker) passes.
+ */
 async function checkAll(round: string, expectIds: string[]): Promise<void> {
-  const ids = (await points()).map((p) => p.id);
-  expect(ids).toEqual(expectIds);
-  let n = 0;
-  for (const id of ids) {
-    const t = truths.find((x) => x.point === id)!;
-    const m = manifest(id);
-    for (const disk of ['vda', 'vdb'] as const) {
-      const format = n++ % 2 ? 'raw' : 'qcow2';
-      const to = path.join(out(), `${round}-${id}-${disk}.${format}`);
-      const r = await cli(['restore', '--repo', host.url('repo'), ...sshArgs(host), '--vm-id', vm.uuid, '--disk', disk, '--point', id, '--to', to, '--format', format, '--json']);
-      expect(r.stderr, `${round} ${id} ${disk}`).toBe('');
-      expect(r.json).toMatchObject({ ok: true, point_id: id, verified: true });
-      expect(await sameContent(to, format, t[disk]), `${round} restore ${id} ${disk}`).toBe(true);
-      // the repository's own files: qemu-img follows the backing names in the headers
-      const img = path.join(repoDir(), vm.uuid, m.disks.find((d: { target: string }) => d.target === disk).image);
-      const info = JSON.parse((await run('qemu-img', ['info', '--backing-chain', '--output=json', '-U', img])).stdout);
-      expect(info.length, `${round} ${id} ${disk} chain`).toBeGreaterThan(0);
-      expect(await sameContent(img, 'qcow2', t[disk]), `${round} qemu-img ${id} ${disk}`).toBe(true);
+  const t = await openTarget(host.url('repo'), { identityFile: host.identityFile, knownHostsFile: host.knownHostsFile });
+  try {
+    const ids = await new Repository(t).pointIds(vm.uuid);
+    expect(ids).toEqual(expectIds);
+    for (const id of ids) {
+      const truth = truths.find((x) => x.point === id)!;
+      const m = manifest(id);
+      for (const disk of ['vda', 'vdb'] as const) {
+        const to = path.join(out(), `${round}-${id}-${disk}.raw`);
+        await restoreRaw(t, vm.uuid, id, disk, to);
+        expect(await sameContent(to, 'raw', truth[disk]), `${round} restore ${id} ${disk}`).toBe(true);
+        const img = path.join(repoDir(), vm.uuid, m.disks.find((d: { target: string }) => d.target === disk).image);
+        const info = JSON.parse((await run('qemu-img', ['info', '--backing-chain', '--output=json', '-U', img])).stdout);
+        expect(info.length, `${round} ${id} ${disk} chain`).toBeGreaterThan(0);
+        expect(await sameContent(img, 'qcow2', truth[disk]), `${round} qemu-img ${id} ${disk}`).toBe(true);
+      }
     }
+    // the real CLI, once per round: the newest point's first disk as qcow2
+    const id = ids[ids.length - 1];
+    const to = path.join(out(), `${round}-${id}-cli.qcow2`);
+    const r = await cli(['restore', '--repo', host.url('repo'), ...sshArgs(host), '--vm-id', vm.uuid, '--disk', 'vda', '--point', id, '--to', to, '--format', 'qcow2', '--json']);
+    expect(r.json, r.stderr).toMatchObject({ ok: true, point_id: id, verified: true });
+    expect(await sameContent(to, 'qcow2', truths.find((x) => x.point === id)!.vda)).toBe(true);
+    const v = await verifyPoints({ target: t, checkImage }, vm.uuid);
+    expect(v.ok, JSON.stringify(v.points.flatMap((p) => p.disks.flatMap((d) => d.problems)))).toBe(true);
+    expect(v.points).toHaveLength(ids.length);
+  } finally {
+    await t.close();
   }
-  const v = await cli(['verify', '--repo', host.url('repo'), ...sshArgs(host), '--vm-id', vm.uuid, '--json']);
-  expect(v.json.ok, JSON.stringify(v.json).slice(0, 2000)).toBe(true);
-  expect(v.json.points).toHaveLength(ids.length);
 }
 
 async function prune(remove: string[]): Promise<any> {
@@ -134,6 +143,7 @@ describe('agent: retention over 15 points on an SSH repository', () => {
 
     // round 1: the two oldest points (a full and its first incremental): point 2 becomes a full
     let r = await prune([ids[0], ids[1]]);
+    console.log(`retention: merge of 2 disks (${(r.bytesRead / M).toFixed(1)} MiB of chain read and checked, ${(r.merged[0].bytesWritten / M).toFixed(1)} MiB written) in ${r.durationMs} ms = ${(r.bytesRead / M / (r.durationMs / 1000)).toFixed(1)} MiB/s over SSH, prune included`);
     expect(r.removed).toEqual([ids[0], ids[1]]);
     expect(r.merged).toEqual([{ pointId: ids[2], from: [ids[1], ids[0]], bytesWritten: expect.any(Number) }]);
     const m2 = manifest(ids[2]);
