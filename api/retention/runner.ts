@@ -196,12 +196,18 @@ export class MaintenanceRunner {
   private async finishAgentJob(job: MaintenanceJob, hostId: string, agentJobId: string, signal: AbortSignal): Promise<MaintenanceJob> {
     const s: AgentJobStatus = await awaitAgentJob(this.deps.gateway, hostId, agentJobId, { pollMs: this.deps.pollMs, signal });
     const at = this.clock();
+    const asked = job.request.pointId as string | undefined;
+    if (job.kind === 'verify' && s.state === 'failed' && s.error?.code === 'verification-failed') {
+      // the daemon fails a verification that found problems (the memory agent succeeds with ok: false): the point failed all the same
+      const applied = s.verify ? verifyResults(s.verify, asked) : { points: asked ? [{ pointId: asked, ok: false, problems: [s.error.message] }] : [], durationMs: 0 };
+      return this.deps.store.maintenance.finishVerify(job.id, applied, at);
+    }
     if (s.state !== 'succeeded') {
       return this.fail(job, s.error?.code ?? 'agent_failed', `[maintenance] the agent's ${job.kind} ${s.state}: ${s.error?.message ?? 'no reason given'}`);
     }
     if (job.kind === 'prune' && s.prune) return this.deps.store.maintenance.finishPrune(job.id, s.prune, at);
     if (job.kind === 'verify' && s.verify) {
-      return this.deps.store.maintenance.finishVerify(job.id, verifyResults(s.verify, job.request.pointId as string | undefined), at);
+      return this.deps.store.maintenance.finishVerify(job.id, verifyResults(s.verify, asked), at);
     }
     return this.fail(job, 'protocol', `[maintenance] the agent's ${job.kind} succeeded without its outcome`);
   }

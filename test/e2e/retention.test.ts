@@ -159,7 +159,7 @@ describe('retention, verification and import end to end', () => {
     expect(failed.error).toContain(newest.pointId);
     const point = (await listed())[0];
     expect(point.verificationStatus).toBe('failed');
-    expect(point.verificationProblems.join(' ')).toMatch(/^vda: /);
+    expect(point.verificationProblems.join(' ')).toMatch(/digest/);
     expect(point.verifiedAt).not.toBeNull();
     const prot = await api('GET', `/api/v1/vms/${vmId}/protection`);
     expect(prot.verification).toMatchObject({ status: 'failed', failed: [{ id: newest.id }] });
