@@ -8,7 +8,8 @@
  * Calls go to long-lived virsh sessions (virsh-session.ts: a few milliseconds a command instead
  * of a process and a connection each); a call with its own time limit (guest agent commands,
  * which may wait seconds) or with words a session cannot carry runs as `virsh -q -c <uri> …`
- * through agent/system/run.ts. Neither goes through a shell. `sessions: false` turns sessions off.
+ * through agent/system/run.ts. Neither goes through a shell. `sessions: false` (or the environment
+ * variable SENDENSE_VIRSH_SESSIONS=0) turns sessions off.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +37,8 @@ export class Virsh {
   constructor(opts: VirshOptions = {}) {
     this.uri = opts.uri ?? 'qemu:///system';
     this.timeoutMs = opts.timeoutMs ?? 60_000;
-    if (opts.sessions !== false) this.sessions = new VirshSessions({ uri: this.uri });
+    // SENDENSE_VIRSH_SESSIONS=0: a process per call (an escape hatch, and the benchmark's before)
+    if (opts.sessions ?? process.env.SENDENSE_VIRSH_SESSIONS !== '0') this.sessions = new VirshSessions({ uri: this.uri });
   }
 
   /** Runs virsh; resolves with stdout or rejects with a HypervisorError. */
