@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { MemoryAgentGateway } from '../agents/memory.ts';
-import { ErrorBody, PolicyDto, RestorePointList } from '../http/schemas.ts';
+import { ErrorBody, PolicyDto, RestorePointDto, RestorePointList } from '../http/schemas.ts';
 import { makeFixture, REPO_URL, type Fixture } from '../testing/fixture.ts';
 import { MaintenanceJobDto, MaintenanceJobList, ProtectionDto, RepositoryUsageDto, RetentionPreviewDto } from './schemas.ts';
 
@@ -187,6 +187,11 @@ describe('retention, verification and import API', () => {
     expect(listed[0].verificationProblems.length).toBeGreaterThan(0);
     expect(listed[0].verificationProblems[0]).toMatch(/^vda: /);
 
+    const one = await json(await f.req('GET', `/api/v1/restore-points/${newest.id}`, { token: alice }), 200, RestorePointDto);
+    expect(one).toMatchObject({ id: newest.id, verificationStatus: 'failed' });
+    expect(one.disks[0].target).toBe('vda');
+    expect(one.verificationProblems).toEqual(listed[0].verificationProblems);
+    expect((await f.req('GET', `/api/v1/restore-points/${newest.id}`, { token: carol })).status).toBe(403);
     const prot = await json(await f.req('GET', `/api/v1/vms/${vm}/protection`, { token: alice }), 200, ProtectionDto);
     expect(prot.verification).toMatchObject({ status: 'failed', verified: 1, failed: [{ id: newest.id }] });
     expect(prot.verification.lastJob).toMatchObject({ id: bad.id, status: 'failed' });

@@ -6,6 +6,7 @@
  *   GET  /api/v1/vms/{id}/retention/preview    what the VM's policy would delete and merge now, and why
  *   POST /api/v1/vms/{id}/retention/apply      prune jobs now (root admin), 202
  *   GET  /api/v1/vms/{id}/protection           storage per repository, verification summary, last prune
+ *   GET  /api/v1/restore-points/{id}           one point, its disks and its verification (status, time, problems)
  *   POST /api/v1/restore-points/{id}/verify    `{restoreTest?}` → a verify job (the VM's owner may), 202
  *   GET  /api/v1/maintenance-jobs              prune / verify / import jobs (root admin; `vmId=` for a VM's owner)
  *   GET  /api/v1/maintenance-jobs/{id}
@@ -22,7 +23,7 @@ import type { Authorizer } from '../auth/authorize.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { AppEnv } from '../http/app.ts';
 import { ApiError, notFound } from '../http/errors.ts';
-import { IdParam } from '../http/schemas.ts';
+import { IdParam, pointDto } from '../http/schemas.ts';
 import { zJson, zParam, zQuery } from '../http/validate.ts';
 import { MaintenanceError } from './agent-job.ts';
 import { retentionPreview } from './preview.ts';
@@ -120,6 +121,13 @@ export function maintenanceRoutes(deps: MaintenanceRouteDeps) {
         },
         retention: { lastJob: prunes[0] ? maintenanceJobDto(prunes[0]) : null },
       }, 200);
+    })
+    .get('/api/v1/restore-points/:id', zParam(IdParam), async (c) => {
+      const { id } = c.req.valid('param');
+      const point = await store.points.get(id);
+      if (!point || point.deletedAt) throw notFound(`no restore point ${id}`);
+      await mayUseVm(c.get('principal'), point.platformVmId);
+      return c.json(pointDto(point, point.disks), 200);
     })
     .post('/api/v1/restore-points/:id/verify', zParam(IdParam), zJson(VerifyPointBody), async (c) => {
       const { id } = c.req.valid('param');

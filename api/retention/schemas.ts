@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MAINTENANCE_KINDS, MAINTENANCE_STATUSES, MAINTENANCE_TRIGGERS, SOURCE_PLATFORMS, type MaintenanceJob } from '../../db/schema.ts';
 import type { RouteDoc } from '../http/openapi.ts';
-import { ErrorBody, IdParam } from '../http/schemas.ts';
+import { ErrorBody, IdParam, RestorePointDto } from '../http/schemas.ts';
 
 const iso = z.string();
 const isoOrNull = z.string().nullable();
@@ -86,6 +86,7 @@ export const MAINTENANCE_ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v1/vms/{id}/retention/preview', summary: 'What the VM\'s policy would delete and merge forward now, why each point is kept, and the bytes freed (estimated)', tag: 'retention', auth: 'user', params: IdParam, responses: { 200: RetentionPreviewDto, 403: ErrorBody } },
   { method: 'post', path: '/api/v1/vms/{id}/retention/apply', summary: 'Apply the VM\'s retention now: prune jobs on an agent (root admin); 202 with the jobs (none when nothing expires)', tag: 'retention', auth: 'admin', params: IdParam, responses: { 202: z.object({ items: z.array(MaintenanceJobDto) }), 409: ErrorBody } },
   { method: 'get', path: '/api/v1/vms/{id}/protection', summary: 'Storage per repository, verification state (failed points and their problems) and the last prune of a VM', tag: 'retention', auth: 'user', params: IdParam, responses: { 200: ProtectionDto } },
+  { method: 'get', path: '/api/v1/restore-points/{id}', summary: 'One restore point with its disks and its last verification (status, time, problems)', tag: 'retention', auth: 'user', params: IdParam, responses: { 200: RestorePointDto, 404: ErrorBody } },
   { method: 'post', path: '/api/v1/restore-points/{id}/verify', summary: 'Verify a point on the repository (and restore-test it); 202 with the verify job', tag: 'retention', auth: 'user', params: IdParam, body: VerifyPointBody, responses: { 202: MaintenanceJobDto, 404: ErrorBody } },
   { method: 'get', path: '/api/v1/maintenance-jobs', summary: 'Prune, verify and import jobs, newest first (root admin; vmId= for the VM\'s owner)', tag: 'retention', auth: 'user', query: MaintenanceListQuery, responses: { 200: MaintenanceJobList } },
   { method: 'get', path: '/api/v1/maintenance-jobs/{id}', summary: 'One maintenance job', tag: 'retention', auth: 'user', params: IdParam, responses: { 200: MaintenanceJobDto, 404: ErrorBody } },
