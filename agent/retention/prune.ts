@@ -11,7 +11,7 @@ import type { BackupTarget } from '../target/port.ts';
 import { Repository } from '../repository/repository.ts';
 import { baseName, partialName } from '../repository/layout.ts';
 import { intentPath, retentionDir, type IntentMerge, type RetentionIntent } from '../repository/retention-intent.ts';
-import { RetentionError, removePartials, removePoints, switchMerge, writeIntent } from '../repository/retention-recover.ts';
+import { RetentionError, readIntents, removePartials, removePoints, switchMerge, writeIntent } from '../repository/retention-recover.ts';
 import { prunePlan } from './plan.ts';
 import { mergeDisk } from './merge-disk.ts';
 
@@ -54,13 +54,15 @@ export async function prunePoints(target: BackupTarget, vm: string, remove: read
 
   // a prune a crash cut short first, and leftovers of interrupted backups
   const before = new Set(await repo.pointIds(vm, signal));
+  // points a prune cut short had set out to remove (it may have removed some before the crash)
+  const pending = new Set((await readIntents(target, vm, signal)).flatMap((i) => i.remove));
   const left = await repo.cleanupLeftovers(vm, { signal, pointIds: [...before] });
   if (left.length) log(`cleaned up first: ${left.join('; ')}`);
   const points = await repo.points(vm, signal);
   if (!points.length) throw new RetentionError('invalid', `[retention] VM ${vm} has no restore point in ${target.url}`);
   // the same prune asked again after a crash: what the recovery just removed counts as removed
   const exist = new Set(points.map((p) => p.id));
-  const already = remove.filter((id) => before.has(id) && !exist.has(id));
+  const already = remove.filter((id) => !exist.has(id) && (before.has(id) || pending.has(id)));
   const plan = prunePlan(points, remove.filter((id) => !already.includes(id)));
   if (already.length) log(`already removed by the recovered prune: ${already.join(', ')}`);
   if (!plan.remove.length) return { vmId: vm, removed: already.sort(), merged: [], bytesFreed: 0, bytesRead: 0, durationMs: Date.now() - t0 };
