@@ -8,7 +8,7 @@ import { labDir, labName, runId } from '../../test/lab/paths.ts';
 import { createNetns, type LabNetns } from '../../test/lab/netns.ts';
 import { isAlive } from '../../test/lab/proc.ts';
 import { smallFsInRepoHost, type SmallFs } from '../../test/lab/small-fs.ts';
-import { startRepoHost, type RepoHost } from '../../test/lab/sshd.ts';
+import { sessionPids, startRepoHost, type RepoHost } from '../../test/lab/sshd.ts';
 import { expectTargetError, pattern } from './contract.ts';
 import { openTarget, type OpenTargetOptions } from './open.ts';
 import { TargetError, type BackupTarget } from './port.ts';
@@ -17,23 +17,9 @@ const dir = labDir('runs', runId(), labName('ssh-failures'));
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => { while (cleanups.length) await cleanups.pop()!().catch(() => {}); });
 
-/** sshd and every process under it (the per-connection session processes). */
-function treeOf(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone */ }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
-  return out;
-}
-
+/** Signals sshd and every process under it (the per-connection session processes). */
 function signalTree(root: number, sig: NodeJS.Signals): number[] {
-  const pids = treeOf(root);
+  const pids = [root, ...sessionPids({ pid: root })];
   for (const p of pids) { try { process.kill(p, sig); } catch { /* gone */ } }
   return pids;
 }

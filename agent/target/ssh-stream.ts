@@ -99,8 +99,9 @@ export class SshStreamFile implements StreamFile {
     const run = async () => {
       signal?.throwIfAborted();
       if (this.state !== 'open') throw new TargetError('io', `${C} ${this.path} is already ${this.state}`);
-      if (this.failure) throw this.failure;
+      // a lost connection first: it is why the stream closed, whatever `cat`'s exit said
       this.conn.check();
+      if (this.failure) throw this.failure;
       return work();
     };
     const p = this.queue.then(run, run);

@@ -5,7 +5,7 @@
  * client key and a known_hosts file pinning the host key.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { run } from '../../agent/system/run.ts';
@@ -115,3 +115,34 @@ export async function startRepoHost(opts: { label?: string; netns?: LabNetns; ex
   };
 }
 
+
+/** Every process under `root` (children first level first), read from /proc; `root` itself excluded. */
+function descendantsOf(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone */ }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
+  return out.slice(1);
+}
+
+/** The per-connection session processes of this host's sshd (not the listener, not any other host's). */
+export function sessionPids(host: Pick<RepoHost, 'pid'>): number[] {
+  return descendantsOf(host.pid);
+}
+
+/**
+ * Drops every connection to this repository host, and only those: signals its sshd's session
+ * processes (the listener stays up, so new connections work). Other hosts' sessions — other test
+ * files running at the same time under the same user — are left alone. Returns the pids signalled.
+ */
+export function killSessions(host: Pick<RepoHost, 'pid'>, sig: NodeJS.Signals = 'SIGKILL'): number[] {
+  const pids = sessionPids(host);
+  for (const p of pids) { try { process.kill(p, sig); } catch { /* gone */ } }
+  return pids;
+}
