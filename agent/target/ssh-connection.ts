@@ -272,9 +272,16 @@ export class SshConnection {
     return this.track(done, opts.signal, () => ch.close());
   }
 
-  /** The shared SFTP session (opened on first use, reopened if the host closed it). */
+  /**
+   * The shared SFTP session (opened on first use, reopened if the host closed it). A lost
+   * connection or an aborted signal rejects: it never throws synchronously.
+   */
   sftp(signal?: AbortSignal): Promise<SFTPWrapper> {
-    this.check(signal);
+    try {
+      this.check(signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
       this.client.sftp((err, s) => {
         if (err) return reject(this.lost ?? new TargetError('io', `${C} cannot start SFTP on ${this.where}: ${err.message}`, { cause: err }));

@@ -10,6 +10,7 @@ import { killSessions, sessionPids, startRepoHost, type RepoHost } from '../../t
 import { isAlive, waitFor } from '../../test/lab/proc.ts';
 import { pattern } from './contract.ts';
 import { openSshTarget, type SshTarget } from './ssh.ts';
+import { SshConnection } from './ssh-connection.ts';
 import { TargetError } from './port.ts';
 
 describe('SSH target: the host drops an idle connection', () => {
@@ -41,6 +42,10 @@ describe('SSH target: the host drops an idle connection', () => {
       const f = await t.create('c.part');
       await f.append(data);
 
+      // a bare connection too, with its SFTP session open
+      const conn = await SshConnection.connect({ host: host.host, port: host.port, user: host.user, identityFile: host.identityFile, knownHostsFile: host.knownHostsFile, keepaliveIntervalMs: 500 });
+      await conn.sftp();
+
       const sessions = sessionPids(host);
       expect(sessions.length).toBeGreaterThan(0);
       killSessions(host);
@@ -56,6 +61,13 @@ describe('SSH target: the host drops an idle connection', () => {
         expect((e as TargetError).code).toBe('disconnected');
         expect((e as TargetError).message).toMatch(new RegExp(`\\[target\\] \\[ssh\\] the connection to ${host.user}@\\[${host.host}\\]:${host.port} was lost`));
       }
+      // the connection's own calls reject (never throw synchronously: `.catch` on them is enough)
+      for (const call of [() => conn.sftp(), () => conn.exec('true'), () => conn.track(new Promise(() => {}))]) {
+        let p: Promise<unknown> | undefined;
+        expect(() => { p = call(); }).not.toThrow();
+        await expect(p).rejects.toMatchObject({ code: 'disconnected', message: expect.stringMatching(/was lost/) });
+      }
+      await conn.close();
       await f.abort().catch(() => {});
       await new Promise((r) => setTimeout(r, 200));
       expect(unhandled.map((e) => String((e as Error)?.stack ?? e))).toEqual([]);
