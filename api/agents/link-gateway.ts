@@ -46,6 +46,10 @@ function statusOf(job: JobRecord): AgentJobStatus {
   const kind = (job as { kind: string }).kind as AgentJobKind;
   const s: AgentJobStatus = { agentJobId: job.id, kind, state: job.state, progress: progressOf(job.progress), startedAt: job.startedAt, finishedAt: job.finishedAt };
   if (job.error) s.error = job.error;
+  // a verification that found problems fails its job and still carries the report: pass it on
+  if (kind === 'verify' && job.state === 'failed' && (job as { result?: unknown }).result !== undefined) {
+    s.verify = parsed(OUTCOMES.verify, (job as { result?: unknown }).result, `the report of failed verify job ${job.id}`);
+  }
   if (job.state !== 'succeeded') return s;
   if (kind === 'backup' && job.kind === 'backup' && job.result) {
     if (!job.result.manifest) throw new AgentGatewayError('protocol', `job ${job.id} succeeded but its result carries no manifest (point ${job.result.pointId})`);
