@@ -10,7 +10,8 @@ export const AGENT_USAGE = `sendense-agent — Sendense backup agent for KVM hos
 Usage:
   sendense-agent backup  --domain NAME --repo TARGET [--vm-id UUID] [--mode auto|full|incremental]
                          [--disks vda,vdb] [--quiesce] [--identity KEY] [--known-hosts FILE] [--json]
-  sendense-agent restore --repo TARGET --vm-id UUID --disk vda [--point ID] --to PATH [--format qcow2|raw]
+  sendense-agent restore --repo TARGET --vm-id UUID --disk vda [--point ID] [--format qcow2|raw]
+                         (--to PATH | --in-place VOLUME | --upload-url URL [--header K:V]…)
   sendense-agent verify  --repo TARGET --vm-id UUID [--point ID]
   sendense-agent list    --repo TARGET [--vm-id UUID] [--json]
   sendense-agent prune   --repo TARGET --vm-id UUID --remove ID[,ID…] [--json]   merges forward what remains

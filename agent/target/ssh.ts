@@ -4,8 +4,8 @@
  * needs only sshd and coreutils. One connection carries everything (ssh-connection.ts):
  * - bulk files stream over one exec channel each (`cat`, ssh-stream.ts);
  * - changes run as coreutils commands on exec channels, every path shell-quoted: `mkdir -p`,
- *   `mv -fT` + `sync DIR`, `rm -rf`, and writeFileAtomic as `cat > TMP && sync TMP && mv -fT
- *   TMP PATH && sync DIR` — so a full disk reports 'No space left on device' ('no-space');
+ *   `mv -fT` + `sync DIR`, `rm -rf`, and writeFileAtomic as `cat > TMP && (its length checked)
+ *   && sync TMP && mv -fT TMP PATH && sync DIR` — so a full disk reports 'No space left on device' ('no-space');
  * - reads go through the SFTP subsystem: stat, readdir, ranged reads (several requests in
  *   flight) and statvfs cost one round trip each instead of a process on the host (SFTP
  *   reports a full disk only as 'Failure', which is why writes do not use it).
@@ -162,9 +162,13 @@ export class SshTarget implements BackupTarget {
   async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
     const p = checkEntryPath(C, path);
     const tmp = q(this.hostPath(tempSibling(p, randomBytes(6).toString('hex'))));
-    const script = `if cat > ${tmp} && sync -- ${tmp} && mv -fT -- ${tmp} ${q(this.hostPath(p))}; `
+    const buf = Buffer.from(data);
+    // a client that dies mid-send closes cat's stdin early, and cat exits 0 on what it got: the
+    // length is checked before the rename, so a cut-short file never replaces the old one
+    const script = `if cat > ${tmp} && n=$(wc -c < ${tmp}) && { [ $n -eq ${buf.length} ] || { echo "short write: $n of ${buf.length} bytes arrived" >&2; false; }; } `
+      + `&& sync -- ${tmp} && mv -fT -- ${tmp} ${q(this.hostPath(p))}; `
       + `then exec sync -- ${q(this.hostPath(parentPath(p)))}; else s=$?; rm -f -- ${tmp}; exit $s; fi`;
-    await this.sh(`write ${p}`, script, signal, Buffer.from(data));
+    await this.sh(`write ${p}`, script, signal, buf);
   }
 
   async create(path: string, signal?: AbortSignal): Promise<StreamFile> {
