@@ -81,3 +81,13 @@ function oneLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.replace(/\s+/g, ' ').trim();
 }
+
+/** Runs `body` with a repository connection of its own, closed at the end whatever happens. */
+export async function withRepoTarget<T>(req: { repo: string; identity?: string; knownHosts?: string }, signal: AbortSignal, body: (t: BackupTarget) => Promise<T>): Promise<T> {
+  const target = await openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal });
+  try {
+    return await body(target);
+  } finally {
+    await target.close().catch(() => {});
+  }
+}

@@ -6,7 +6,7 @@
  * repository connection and closes it at the end (for a stream: when the stream is closed).
  */
 import { randomUUID } from 'node:crypto';
-import { checkImage, openRepoTarget, workDir } from '../cli/deps.ts';
+import { checkImage, openRepoTarget, withRepoTarget, workDir } from '../cli/deps.ts';
 import { LibvirtHypervisor } from '../hypervisor/libvirt.ts';
 import type { EngineRun } from '../daemon/engine.ts';
 import type { ExportBody, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from '../daemon/schemas.ts';
@@ -21,21 +21,11 @@ import { restoreDisk } from './restore.ts';
 import { restoreUpload } from './upload.ts';
 import { verifyPoints } from './verify.ts';
 
-type Repo = Pick<RestoreBody, 'repo' | 'identity' | 'knownHosts'>;
-
-async function withTarget<T>(req: Repo, signal: AbortSignal, body: (t: Awaited<ReturnType<typeof openRepoTarget>>) => Promise<T>): Promise<T> {
-  const target = await openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal });
-  try {
-    return await body(target);
-  } finally {
-    await target.close().catch(() => {});
-  }
-}
 
 export function restoreJob(req: RestoreBody, run: EngineRun): Promise<RestoreOutcome> {
   const onProgress = (done: number, total: number) => run.onProgress({ bytesDone: done, bytesTotal: total, disk: req.disk });
   const base = { vm: req.vmId, disk: req.disk, point: req.point, signal: run.signal, onProgress };
-  return withTarget(req, run.signal, async (target) => {
+  return withRepoTarget(req, run.signal, async (target) => {
     if (req.inPlace) {
       const r = await restoreInPlace({ target, hypervisor: new LibvirtHypervisor(), files: new NodeLocalFiles(), log: run.log }, {
         ...base, path: req.inPlace.path, format: req.inPlace.format, job: randomUUID().slice(0, 8),
@@ -66,7 +56,7 @@ export function restoreJob(req: RestoreBody, run: EngineRun): Promise<RestoreOut
 }
 
 export function verifyJob(req: VerifyBody, run: EngineRun): Promise<VerifyOutcome> {
-  return withTarget(req, run.signal, async (target) => {
+  return withRepoTarget(req, run.signal, async (target) => {
     let r = await verifyPoints({ target, checkImage }, req.vmId, { point: req.point, signal: run.signal });
     if (req.restoreTest) r = await addRestoreTests({ target, files: new NodeLocalFiles(), scratchDir: workDir() }, r, run.signal);
     return { vmId: r.vm, ok: r.ok, points: r.points, durationMs: r.durationMs };

@@ -4,24 +4,15 @@
  * job (progress = bytes of the chains the merges read) and the synchronous repository scan. Each
  * opens its own repository connection and closes it at the end.
  */
-import { openRepoTarget } from '../cli/deps.ts';
+import { withRepoTarget } from '../cli/deps.ts';
 import type { EngineRun } from '../daemon/engine.ts';
 import type { PruneBody, PruneOutcome, ScanBody, ScanOutcome } from '../daemon/schemas.ts';
 import type { BackupTarget } from '../target/port.ts';
 import { prunePoints } from './prune.ts';
 import { scanRepository } from './scan.ts';
 
-async function onRepo<T>(req: Pick<PruneBody, 'repo' | 'identity' | 'knownHosts'>, signal: AbortSignal, body: (t: BackupTarget) => Promise<T>): Promise<T> {
-  const target = await openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal });
-  try {
-    return await body(target);
-  } finally {
-    await target.close().catch(() => {});
-  }
-}
-
 export function pruneJob(req: PruneBody, run: EngineRun): Promise<PruneOutcome> {
-  return onRepo(req, run.signal, async (target) => {
+  return withRepoTarget(req, run.signal, async (target) => {
     const r = await prunePoints(target, req.vmId, req.remove, {
       signal: run.signal, log: run.log,
       onProgress: (p) => run.onProgress({ bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, disk: p.disk }),
@@ -31,5 +22,5 @@ export function pruneJob(req: PruneBody, run: EngineRun): Promise<PruneOutcome> 
 }
 
 export function scanJob(req: ScanBody, signal: AbortSignal): Promise<ScanOutcome> {
-  return onRepo(req, signal, (target) => scanRepository(target, req.vmId, signal));
+  return withRepoTarget(req, signal, (target) => scanRepository(target, req.vmId, signal));
 }
