@@ -8,6 +8,12 @@ import { log } from './log.ts';
 export const LAB_PACKAGES = [
   'qemu-system-x86', 'qemu-utils', 'libvirt-daemon-system', 'libvirt-clients', 'libnbd-bin',
   'nbdkit', 'openssh-server', 'openssh-client', 'iproute2', 'python3-cs',
+  // the plug-in's browser tests (Debian's chromium, driven by playwright-core) and fonts to render text
+  'chromium', 'fonts-dejavu-core',
+  // the Store on PostgreSQL (an unprivileged cluster the lab starts) and the same-origin proxy tests
+  'postgresql', 'nginx',
+  // packages: rpmbuild, lintian, and mmdebstrap for the namespace KVM hosts
+  'rpm', 'lintian', 'mmdebstrap',
 ] as const;
 
 export function missingPackages(pkgs: readonly string[]): string[] {
