@@ -1,6 +1,6 @@
 /**
  * @layer entry
- * The restore routes, mounted by createApp (api/http/app.ts) behind its sign-in middleware:
+ * Restores: a point back in place, as a new volume, or downloaded (behind the sign-in middleware):
  *
  *   POST /api/v1/restore-points/{id}/restore    202 with the restore (in-place | new-volume)
  *   GET  /api/v1/restore-points/{id}/download   the disk image, streamed (qcow2 | raw)
@@ -10,37 +10,22 @@
  * Who may: whoever may act on the point's VM (CloudStack decides, as for its backups); attaching
  * a new volume also needs the target VM. Every request that changes something is audited.
  */
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { Store } from '../../db/store.ts';
-import type { AgentGateway } from '../agents/port.ts';
-import type { Authorizer } from '../auth/authorize.ts';
-import type { Principal } from '../auth/principal.ts';
-import { startDownload } from '../restore/download.ts';
-import { RestoreError } from '../restore/errors.ts';
-import type { RestoreRunner } from '../restore/runner.ts';
-import { isRestoreFinished } from '../restore/state.ts';
-import type { AppEnv } from './app.ts';
-import { DownloadQuery, RestoreBody, RestoreListQuery, restoreDto } from './restore-schemas.ts';
-import { IdParam } from './schemas.ts';
-import { ApiError } from './errors.ts';
-import { zJson, zParam, zQuery } from './validate.ts';
+import type { Principal } from '../../auth/principal.ts';
+import { startDownload } from '../../restore/download.ts';
+import { RestoreError } from '../../restore/errors.ts';
+import { isRestoreFinished } from '../../restore/state.ts';
+import type { RouteDeps } from '../deps.ts';
+import type { AppEnv } from '../env.ts';
+import { ApiError } from '../errors.ts';
+import { DownloadQuery, RestoreBody, RestoreListQuery, restoreDto } from '../restore-schemas.ts';
+import { IdParam } from '../schemas.ts';
+import { zJson, zParam, zQuery } from '../validate.ts';
 
-export type Change = <T>(c: Context<AppEnv>, action: string, target: { type: string; id: string | null }, fn: () => Promise<T>, details?: (r: T) => Record<string, unknown>) => Promise<T>;
-
-export interface RestoreRouteDeps {
-  store: Store;
-  authorizer: Authorizer;
-  gateway?: AgentGateway;
-  restores?: RestoreRunner;
-  /** the app's audited change (createApp) */
-  change: Change;
-  sseKeepAliveMs?: number;
-  clock?: () => Date;
-}
-
-export function restoreRoutes(d: RestoreRouteDeps) {
-  const { store, authorizer, change } = d;
+export function restoreRoutes(d: RouteDeps) {
+  const { store, authorizer, audit } = d;
+  const change = audit.change;
   const runner = () => {
     if (!d.restores || !d.gateway) throw new ApiError(503, 'unavailable', 'restores are not configured on this control plane');
     return { restores: d.restores, gateway: d.gateway };
@@ -116,7 +101,7 @@ export function restoreRoutes(d: RestoreRouteDeps) {
             const next = queue.shift();
             if (next) { last = next; await send(last); continue; }
             const idle = await new Promise<boolean>((resolve) => {
-              const t = setTimeout(() => resolve(true), d.sseKeepAliveMs ?? 15_000);
+              const t = setTimeout(() => resolve(true), d.sseKeepAliveMs);
               wake = () => { clearTimeout(t); resolve(false); };
             });
             if (idle && !stream.aborted) await stream.write(': keep-alive\n\n');

@@ -1,7 +1,6 @@
 /**
  * @layer entry
- * The API of retention, verification, storage usage and import (mounted by api/http/app.ts on
- * the signed-in /api/v1 tree; the principal is set there):
+ * Retention, verification, storage usage and import (behind the sign-in middleware):
  *
  *   GET  /api/v1/vms/{id}/retention/preview    what the VM's policy would delete and merge now, and why
  *   POST /api/v1/vms/{id}/retention/apply      prune jobs now (root admin), 202
@@ -15,30 +14,18 @@
  *
  * Every change is audited (who asked, and the job); the job's end is audited by the runner.
  */
-import { Hono, type Context } from 'hono';
-import { SOURCE_PLATFORMS } from '../../db/schema.ts';
-import type { Store } from '../../db/store.ts';
-import { AuthError } from '../auth/errors.ts';
-import type { Authorizer } from '../auth/authorize.ts';
-import type { Principal } from '../auth/principal.ts';
-import type { AppEnv } from '../http/app.ts';
-import { ApiError, notFound } from '../http/errors.ts';
-import { IdParam, pointDto } from '../http/schemas.ts';
-import { zJson, zParam, zQuery } from '../http/validate.ts';
-import { MaintenanceError } from './agent-job.ts';
-import { retentionPreview } from './preview.ts';
-import { MaintenanceListQuery, maintenanceJobDto, VerifyPointBody } from './schemas.ts';
-import type { MaintenanceRunner } from './runner.ts';
-
-export interface MaintenanceRouteDeps {
-  store: Store;
-  authorizer: Authorizer;
-  /** absent: the routes that start jobs answer 503 */
-  maintenance?: MaintenanceRunner;
-  clock: () => Date;
-  /** the client's address, for the audit log */
-  addressOf: (c: Context) => string;
-}
+import { Hono } from 'hono';
+import { SOURCE_PLATFORMS } from '../../../db/schema.ts';
+import { AuthError } from '../../auth/errors.ts';
+import type { Principal } from '../../auth/principal.ts';
+import { MaintenanceError } from '../../retention/agent-job.ts';
+import { retentionPreview } from '../../retention/preview.ts';
+import { MaintenanceListQuery, maintenanceJobDto, VerifyPointBody } from '../../retention/schemas.ts';
+import type { RouteDeps } from '../deps.ts';
+import type { AppEnv, AppContext, AuditTarget } from '../env.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { IdParam, pointDto } from '../schemas.ts';
+import { zJson, zParam, zQuery } from '../validate.ts';
 
 function apiError(e: unknown): unknown {
   if (!(e instanceof MaintenanceError)) return e;
@@ -46,29 +33,15 @@ function apiError(e: unknown): unknown {
   return new ApiError(status, e.code === 'notfound' ? 'not_found' : e.code, e.message.replace(/^\[maintenance\] /, ''));
 }
 
-export function maintenanceRoutes(deps: MaintenanceRouteDeps) {
-  const { store, authorizer, clock } = deps;
+export function maintenanceRoutes(deps: RouteDeps) {
+  const { store, authorizer, clock, audit } = deps;
   const runner = () => {
     if (!deps.maintenance) throw new ApiError(503, 'unavailable', 'retention and verification are not configured on this control plane');
     return deps.maintenance;
   };
-  /** runs a change, audited as ok / denied / error */
-  const change = async <T>(c: Context<AppEnv>, action: string, target: { type: string; id: string }, fn: () => Promise<T>, details: (r: T) => Record<string, unknown>) => {
-    const p = c.get('principal');
-    const entry = (outcome: 'ok' | 'denied' | 'error', d: Record<string, unknown>) => store.audit.append({
-      at: clock(), actor: p.username, actorId: p.userId, actorAccount: p.account, actorDomainId: p.domainId, via: p.via, ip: deps.addressOf(c),
-      action, targetType: target.type, targetId: target.id, outcome, details: d,
-    });
-    try {
-      const r = await fn();
-      await entry('ok', details(r));
-      return r;
-    } catch (e) {
-      if (e instanceof AuthError && e.code === 'forbidden') await entry('denied', { reason: e.message });
-      else if (e instanceof MaintenanceError) await entry('error', { reason: e.message });
-      throw apiError(e);
-    }
-  };
+  /** runs a change, audited as ok / denied / error (a maintenance failure) */
+  const change = <T>(c: AppContext, action: string, target: AuditTarget, fn: () => Promise<T>, details: (r: T) => Record<string, unknown>) =>
+    audit.change(c, action, target, fn, details, { failure: (e) => e instanceof MaintenanceError }).catch((e: unknown) => { throw apiError(e); });
   /** the caller may act on the VM: CloudStack decides, except for root admins (an imported VM may be unknown to CloudStack) */
   const mayUseVm = async (p: Principal, vmId: string) => {
     if (p.role !== 'root-admin') await authorizer.vm(p, vmId);

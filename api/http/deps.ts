@@ -1,0 +1,69 @@
+/**
+ * @layer entry
+ * What the API is built from: `AppDeps` (given to createApp by the composition root,
+ * api/control-plane.ts) and `RouteDeps`, the same with every default filled in and the one audit
+ * helper, handed to each route sub-app in api/http/routes/.
+ */
+import type { Context } from 'hono';
+import type { Store } from '../../db/store.ts';
+import type { AgentGateway } from '../agents/port.ts';
+import type { Authorizer } from '../auth/authorize.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Discovery } from '../discovery/discover.ts';
+import type { JobRunner } from '../jobs/runner.ts';
+import { MetricsRegistry } from '../metrics/registry.ts';
+import type { RestoreRunner } from '../restore/runner.ts';
+import type { MaintenanceRunner } from '../retention/runner.ts';
+import { createAudit, type Audit } from './audit.ts';
+
+export interface AppDeps {
+  store: Store;
+  identity: Identity;
+  authorizer: Authorizer;
+  runner: JobRunner;
+  discovery: Discovery;
+  metrics?: MetricsRegistry;
+  version?: string;
+  /** the client's address (rate limit, audit log); default: the Node socket's remote address */
+  clientAddress?: (c: Context) => string;
+  clock?: () => Date;
+  log?: (msg: string) => void;
+  /** SSE comment lines keep idle connections open (default 15 s) */
+  sseKeepAliveMs?: number;
+  /** restores (api/restore/runner.ts) and the gateway downloads stream from; without them the restore routes answer 503 */
+  restores?: RestoreRunner;
+  gateway?: AgentGateway;
+  /** prune, verify and import jobs (api/retention/runner.ts); without it those routes answer 503 */
+  maintenance?: MaintenanceRunner;
+}
+
+export interface RouteDeps extends AppDeps {
+  metrics: MetricsRegistry;
+  version: string;
+  clock: () => Date;
+  log: (msg: string) => void;
+  addressOf: (c: Context) => string;
+  sseKeepAliveMs: number;
+  audit: Audit;
+}
+
+/** The Node socket's remote address (@hono/node-server puts the request in `c.env.incoming`). */
+export function socketAddress(c: Context): string {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+export function routeDeps(deps: AppDeps): RouteDeps {
+  const clock = deps.clock ?? (() => new Date());
+  const addressOf = deps.clientAddress ?? socketAddress;
+  return {
+    ...deps,
+    metrics: deps.metrics ?? new MetricsRegistry(),
+    version: deps.version ?? '0.1.0',
+    clock,
+    log: deps.log ?? ((m: string) => console.error(m)),
+    addressOf,
+    sseKeepAliveMs: deps.sseKeepAliveMs ?? 15_000,
+    audit: createAudit({ store: deps.store, clock, addressOf }),
+  };
+}
