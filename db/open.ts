@@ -6,7 +6,7 @@
  *
  * `path` ':memory:' gives a private in-memory database (tests, the in-memory Store).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
@@ -40,8 +40,19 @@ export interface OpenDatabase {
   close(): void;
 }
 
+/**
+ * The catalogue names every tenant's VMs and volumes: its folder is made 0700 and the file is
+ * 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode).
+ */
+function makePrivate(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  if (mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(dir, 0o700);
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+}
+
 export function openDatabase(file: string, opts: OpenOptions = {}): OpenDatabase {
-  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ':memory:' && !opts.readonly) makePrivate(file);
   let sqlite: Database.Database;
   try {
     sqlite = new Database(file, { readonly: opts.readonly ?? false });
@@ -51,7 +62,8 @@ export function openDatabase(file: string, opts: OpenOptions = {}): OpenDatabase
   try {
     sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
     if (file !== ':memory:') sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = NORMAL');
+    // FULL: a committed job or point record survives a power loss, not only a crash of the process
+    sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle({ client: sqlite, schema });
     if (!opts.readonly) migrate(db, { migrationsFolder: MIGRATIONS_DIR });

@@ -33,8 +33,23 @@ export function nextFreePointId(date: Date, taken: ReadonlySet<string>): string 
 }
 
 const UUIDISH = /^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/;
+
+/** A disk's target device as a manifest may name it (docs/FORMAT.md, "Names"): `vda`, `sdb`, `hdc`, … */
+export const DISK_TARGET_RE = /^[a-z][a-z0-9]{0,31}$/;
+/** A disk file as a manifest names it: `disk-<n>/(full|incr)-<point id>.(qcow2|sums)`, nothing else. */
+const DISK_FILE_RE = /^disk-(\d{1,6})\/(full|incr)-\d{8}-\d{6}\.(qcow2|sums)$/;
+
+export function isVmDirName(name: string): boolean {
+  return UUIDISH.test(name) && !name.includes('..');
+}
+
+/** The disk index a manifest's image or sums name carries, if it is one of the FORMAT's names of that kind. */
+export function diskFileIndex(name: string, kind: 'qcow2' | 'sums'): number | undefined {
+  const m = DISK_FILE_RE.exec(name);
+  return m && m[3] === kind ? Number(m[1]) : undefined;
+}
 export function assertVmDir(vmUuid: string): string {
-  if (!UUIDISH.test(vmUuid) || vmUuid.includes('..')) throw new Error(`[repository] invalid VM id '${vmUuid}': letters, digits, '.', '_' and '-' only`);
+  if (!isVmDirName(vmUuid)) throw new Error(`[repository] invalid VM id '${vmUuid}': letters, digits, '.', '_' and '-' only`);
   return vmUuid.toLowerCase();
 }
 

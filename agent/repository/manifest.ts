@@ -1,9 +1,13 @@
 /**
  * @layer logic
  * The repository's JSON documents (docs/FORMAT.md): per-VM metadata.json and the per-point
- * manifest, as zod schemas — every read from a repository goes through them.
+ * manifest, as zod schemas — every read from a repository goes through them. What a repository
+ * holds is untrusted input (another host, a restored copy, a hand edit): parseManifest and
+ * parseMetadata also hold every name that becomes a path or a file name — VM id, disk targets,
+ * image, backing and sums names, parent — to docs/FORMAT.md's patterns before anything uses it.
  */
 import { z } from 'zod';
+import { DISK_TARGET_RE, diskFileIndex, isPointId, isVmDirName } from './layout.ts';
 
 export const SOURCE_PLATFORMS = ['vmware', 'cloudstack', 'hyperv', 'aws', 'azure', 'nutanix', 'kvm'] as const;
 
@@ -83,11 +87,30 @@ export class ManifestError extends Error {
   override name = 'ManifestError';
 }
 
+const FORMAT_HINT = "(docs/FORMAT.md, 'Names'): the repository was changed by something other than Sendense; restore from another copy or remove the point";
+
+/** The names in a manifest that do not follow the FORMAT's patterns, as messages. */
+export function manifestNameProblems(m: PointManifest): string[] {
+  const out: string[] = [];
+  const q = JSON.stringify;
+  if (!isVmDirName(m.vm_uuid)) out.push(`vm_uuid ${q(m.vm_uuid)} is not a VM id`);
+  if (m.parent !== null && !isPointId(m.parent)) out.push(`parent ${q(m.parent)} is not a point id`);
+  m.disks.forEach((d, i) => {
+    if (!DISK_TARGET_RE.test(d.target)) out.push(`disks.${i}.target ${q(d.target)} is not a disk target (like 'vda')`);
+    if (diskFileIndex(d.image, 'qcow2') !== d.index) out.push(`disks.${i}.image ${q(d.image)} is not 'disk-${d.index}/(full|incr)-<point id>.qcow2'`);
+    if (diskFileIndex(d.sums, 'sums') !== d.index) out.push(`disks.${i}.sums ${q(d.sums)} is not 'disk-${d.index}/(full|incr)-<point id>.sums'`);
+    if (d.backing !== null && diskFileIndex(d.backing, 'qcow2') !== d.index) out.push(`disks.${i}.backing ${q(d.backing)} is not 'disk-${d.index}/(full|incr)-<point id>.qcow2'`);
+  });
+  return out;
+}
+
 export function parseManifest(text: string, where: string): PointManifest {
   let json: unknown;
   try { json = JSON.parse(text); } catch (e) { throw new ManifestError(`[repository] ${where}: not JSON`, { cause: e }); }
   const r = PointManifest.safeParse(json);
   if (!r.success) throw new ManifestError(`[repository] ${where}: not a valid point manifest: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const bad = manifestNameProblems(r.data);
+  if (bad.length) throw new ManifestError(`[repository] ${where}: refusing a manifest with names outside the format: ${bad.join('; ')} ${FORMAT_HINT}`);
   return r.data;
 }
 
@@ -96,5 +119,10 @@ export function parseMetadata(text: string, where: string): VmMetadata {
   try { json = JSON.parse(text); } catch (e) { throw new ManifestError(`[repository] ${where}: not JSON`, { cause: e }); }
   const r = VmMetadata.safeParse(json);
   if (!r.success) throw new ManifestError(`[repository] ${where}: not valid VM metadata: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const bad = [
+    ...(isVmDirName(r.data.vm_uuid) ? [] : [`vm_uuid ${JSON.stringify(r.data.vm_uuid)} is not a VM id`]),
+    ...r.data.disks.flatMap((d, i) => (DISK_TARGET_RE.test(d.target) ? [] : [`disks.${i}.target ${JSON.stringify(d.target)} is not a disk target (like 'vda')`])),
+  ];
+  if (bad.length) throw new ManifestError(`[repository] ${where}: refusing VM metadata with names outside the format: ${bad.join('; ')} ${FORMAT_HINT}`);
   return r.data;
 }

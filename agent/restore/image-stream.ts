@@ -7,13 +7,13 @@
  * length is only known once written; every block is checked while it is built), then streamed
  * from there; close() removes it.
  */
-import path from 'node:path';
 import type { BackupTarget } from '../target/port.ts';
 import { Repository } from '../repository/repository.ts';
 import type { ImageStream, LocalFiles } from './port.ts';
 import { openPointChain } from './chain-read.ts';
 import { verifiedContent } from './ordered-read.ts';
 import { restoreDisk, RestoreError, type RestoreRequest } from './restore.ts';
+import { scratchPath } from './scratch.ts';
 
 export interface ImageStreamDeps {
   target: BackupTarget;
@@ -40,7 +40,7 @@ export async function openImageStream(deps: ImageStreamDeps, req: ImageStreamReq
       close: async () => {},
     };
   }
-  const scratch = path.join(deps.scratchDir, `image-${req.vm}-${req.disk}-${pointId}-${crypto.randomUUID().slice(0, 8)}.qcow2`);
+  const scratch = scratchPath(deps.scratchDir, 'image', [req.vm, req.disk, pointId], 'qcow2');
   const out = await deps.files.create(scratch);
   const r = await restoreDisk(deps.target, out, { vm: req.vm, disk: req.disk, point: pointId, format: 'qcow2', inFlight: req.inFlight, signal: req.signal, onProgress: req.onProgress });
   let closed = false;

@@ -5,10 +5,10 @@
  * and compared with the point's .sums end to end (its size too), and deleted. It proves what
  * verification alone does not: that the chain restores to a file that holds the point's content.
  */
-import path from 'node:path';
 import type { BackupTarget } from '../target/port.ts';
 import type { LocalFiles } from './port.ts';
 import { restoreDisk } from './restore.ts';
+import { scratchPath } from './scratch.ts';
 import { checkAgainstSums } from './sums-check.ts';
 import type { VerifyReport } from './verify.ts';
 
@@ -29,8 +29,9 @@ export interface RestoreTestReport {
 
 export async function restoreTestDisk(deps: RestoreTestDeps, vm: string, pointId: string, disk: string, signal?: AbortSignal): Promise<RestoreTestReport> {
   const t0 = Date.now();
-  const scratch = path.join(deps.scratchDir, `restore-test-${vm}-${pointId}-${disk}-${crypto.randomUUID().slice(0, 8)}.raw`);
+  let scratch = '';
   try {
+    scratch = scratchPath(deps.scratchDir, 'restore-test', [vm, pointId, disk], 'raw');
     const out = await deps.files.create(scratch);
     const r = await restoreDisk(deps.target, out, { vm, disk, point: pointId, format: 'raw', signal });
     const c = await checkAgainstSums(deps.files.bytes(scratch, signal), r.sums, `the restored file of point ${pointId} disk ${disk}`, signal);
@@ -39,7 +40,7 @@ export async function restoreTestDisk(deps: RestoreTestDeps, vm: string, pointId
     signal?.throwIfAborted();
     return { ok: false, problems: [`[restore-test] ${(e as Error).message}`], bytesChecked: 0, durationMs: Date.now() - t0 };
   } finally {
-    await deps.files.remove(scratch).catch(() => {});
+    if (scratch) await deps.files.remove(scratch).catch(() => {});
   }
 }
 

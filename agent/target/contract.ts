@@ -209,6 +209,21 @@ export function targetContract(name: string, makeTarget: () => Promise<BackupTar
       await expectTargetError(t.mkdirp('a/f1'), 'exists');
     });
 
+    it('what it makes is private: files 0600, directories 0700 (issue 12 item 4)', async () => {
+      const t = await fresh();
+      await t.mkdirp('p/q/r');
+      await t.writeFileAtomic('p/meta.json', '{}');
+      const f = await t.create('p/q/image');
+      await f.append(pattern(1000));
+      await f.writeAt(0, pattern(10, 2));
+      await f.commit();
+      await t.rename('p/q/image', 'p/q/r/image');
+      await t.writeFileAtomic('p/meta.json', '{"again":1}');
+      const modes = Object.fromEntries(await Promise.all(['p', 'p/q', 'p/q/r', 'p/meta.json', 'p/q/r/image']
+        .map(async (x) => [x, ((await t.stat(x))!.mode).toString(8)])));
+      expect(modes).toEqual({ p: '700', 'p/q': '700', 'p/q/r': '700', 'p/meta.json': '600', 'p/q/r/image': '600' });
+    });
+
     it('readFile and read: ranges, ends and missing files', async () => {
       const t = await fresh();
       const data = pattern(5 * 1024 * 1024 + 17, 3);

@@ -6,6 +6,8 @@
  *   close; abort = close + unlink.
  * - rename and writeFileAtomic (temporary sibling, fsync, rename) fsync the directory after
  *   the rename, so the new name survives a crash.
+ * - files are created 0600 and directories 0700 (mode given on every create, then fchmod/chmod:
+ *   the umask could only take bits away, never add them);
  * - errno → code: ENOSPC 'no-space', ENOENT 'not-found', EACCES 'permission', EEXIST 'exists'.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,6 +22,8 @@ import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type
 const C = '[target] [local]';
 const COALESCE_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK = 4 * 1024 * 1024;
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
 
 function fail(what: string, e: unknown): TargetError {
   if (e instanceof TargetError) return e;
@@ -86,7 +90,15 @@ export class LocalTarget implements BackupTarget {
 
   async mkdirp(path: string, signal?: AbortSignal): Promise<void> {
     const p = checkPath(C, path);
-    return guarded(`mkdir -p ${p}`, signal, async () => { await fs.mkdir(this.abs(p), { recursive: true }); });
+    return guarded(`mkdir -p ${p}`, signal, async () => {
+      // the first directory made (if any) is returned; it and every one below it are new
+      const first = await fs.mkdir(this.abs(p), { recursive: true, mode: DIR_MODE });
+      if (first === undefined) return;
+      for (let d = this.abs(p); ; d = nodePath.dirname(d)) {
+        await fs.chmod(d, DIR_MODE);
+        if (d === first || d === nodePath.dirname(d)) break;
+      }
+    });
   }
 
   async list(dir: string, signal?: AbortSignal): Promise<TargetEntry[]> {
@@ -115,7 +127,7 @@ export class LocalTarget implements BackupTarget {
         if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
         throw e;
       });
-      return s && { size: s.isDirectory() ? 0 : s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory() };
+      return s && { size: s.isDirectory() ? 0 : s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), mode: s.mode & 0o7777 };
     });
   }
 
@@ -145,8 +157,9 @@ export class LocalTarget implements BackupTarget {
     return guarded(`write ${p}`, signal, async () => {
       const tmp = this.abs(tempSibling(p, randomBytes(6).toString('hex')));
       try {
-        const h = await fs.open(tmp, 'wx', 0o644);
+        const h = await fs.open(tmp, 'wx', FILE_MODE);
         try {
+          await h.chmod(FILE_MODE);
           await writeAll(h, [Buffer.from(data)], 0);
           await h.sync();
         } finally {
@@ -164,7 +177,17 @@ export class LocalTarget implements BackupTarget {
 
   async create(path: string, signal?: AbortSignal): Promise<StreamFile> {
     const p = checkEntryPath(C, path);
-    return guarded(`create ${p}`, signal, async () => new LocalStreamFile(p, this.abs(p), await fs.open(this.abs(p), 'wx', 0o644)));
+    return guarded(`create ${p}`, signal, async () => {
+      const h = await fs.open(this.abs(p), 'wx', FILE_MODE);
+      try {
+        await h.chmod(FILE_MODE);
+      } catch (e) {
+        await h.close();
+        await fs.unlink(this.abs(p)).catch(() => {});
+        throw e;
+      }
+      return new LocalStreamFile(p, this.abs(p), h);
+    });
   }
 
   async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {

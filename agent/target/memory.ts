@@ -132,9 +132,10 @@ export class MemoryTarget implements BackupTarget {
     this.live(signal);
     const p = checkPath(C, path);
     const f = this.files.get(p);
-    if (f) return { size: f.writer ? f.writer.length : f.data.length, mtimeMs: f.mtimeMs, isDirectory: false };
+    // everything it makes is private to its owner, as the contract asks
+    if (f) return { size: f.writer ? f.writer.length : f.data.length, mtimeMs: f.mtimeMs, isDirectory: false, mode: 0o600 };
     const d = this.dirs.get(p);
-    return d === undefined ? undefined : { size: 0, mtimeMs: d, isDirectory: true };
+    return d === undefined ? undefined : { size: 0, mtimeMs: d, isDirectory: true, mode: 0o700 };
   }
 
   async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {

@@ -22,12 +22,16 @@
  * - `create` is exclusive ('exists'); `remove` takes a file or a whole tree, and a missing path
  *   is fine; the root itself and paths with '..' reject with 'config'.
  * - An aborted signal rejects the call with the signal's reason.
+ * - What the target makes is private to its owner (repositories hold every tenant's disks):
+ *   files 0600, directories 0700, whatever the process umask; `stat` reports the mode bits.
  */
 
 export interface TargetStat {
   size: number;
   mtimeMs: number;
   isDirectory: boolean;
+  /** permission bits (e.g. 0o600) */
+  mode: number;
 }
 
 export interface TargetEntry {

@@ -14,3 +14,9 @@ export function shellQuote(s: string): string {
 export function shellCommand(program: string, args: readonly string[]): string {
   return [program, ...args].map(shellQuote).join(' ');
 }
+
+/**
+ * What every command that makes files on a repository host starts with: new files 0600 and
+ * directories 0700 (a repository holds every tenant's disks; sshd's default umask gives 0644).
+ */
+export const PRIVATE = 'umask 077';

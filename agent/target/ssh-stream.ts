@@ -2,7 +2,7 @@
  * @layer adapter
  * A StreamFile on a repository host: ONE exec channel running `cat >> FILE` stays open for the
  * whole file, and appends are written into it with backpressure (write() + 'drain'; ssh2's
- * window is the flow control). The file is created exclusively first (`set -C`: noclobber).
+ * window is the flow control). The file is created exclusively first (`set -C`: noclobber), 0600.
  * - writeAt patches are kept and applied after the stream: commit = end the stream, wait for
  *   `cat` to exit 0, then one exec (per 64 patches) that writes them with `dd conv=notrunc`
  *   and runs `sync FILE` (fsync) — so the header lands on disk with the data.
@@ -13,7 +13,7 @@
 import type { ClientChannel } from 'ssh2';
 import { codeOfStderr } from './error-codes.ts';
 import { TargetError, type StreamFile } from './port.ts';
-import { shellQuote } from './shell.ts';
+import { PRIVATE, shellQuote } from './shell.ts';
 import { C, type SshConnection } from './ssh-connection.ts';
 
 interface Patch {
@@ -60,7 +60,7 @@ export class SshStreamFile implements StreamFile {
     const f = shellQuote(abs);
     const remote = { code: null as number | null, stderr: [] as Buffer[], closed: Promise.resolve() };
     let opened!: Promise<void>;
-    const ch = await conn.channel(`set -C && : > ${f} && echo ok && exec cat >> ${f}`, signal, (ch) => {
+    const ch = await conn.channel(`${PRIVATE} && set -C && : > ${f} && echo ok && exec cat >> ${f}`, signal, (ch) => {
       ch.stderr.on('data', (b: Buffer) => remote.stderr.push(b));
       ch.on('exit', (c: number | null) => { remote.code = c; });
       remote.closed = new Promise((resolve) => ch.once('close', () => resolve()));

@@ -3,7 +3,8 @@
  * SshTarget: a repository in a directory of a repository host reached over SSH (ssh2). The host
  * needs only sshd and coreutils. One connection carries everything (ssh-connection.ts):
  * - bulk files stream over one exec channel each (`cat`, ssh-stream.ts);
- * - changes run as coreutils commands on exec channels, every path shell-quoted: `mkdir -p`,
+ * - changes run as coreutils commands on exec channels, every path shell-quoted, under
+ *   `umask 077` (files 0600, directories 0700, whatever sshd's umask is): `mkdir -p`,
  *   `mv -fT` + `sync DIR`, `rm -rf`, and writeFileAtomic as `cat > TMP && (its length checked)
  *   && sync TMP && mv -fT TMP PATH && sync DIR` — so a full disk reports 'No space left on device' ('no-space');
  * - reads go through the SFTP subsystem: stat, readdir, ranged reads (several requests in
@@ -16,7 +17,7 @@ import { codeOfStderr } from './error-codes.ts';
 import { checkEntryPath, checkPath } from './guard.ts';
 import { joinPath, parentPath, tempSibling } from './path.ts';
 import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type TargetStat } from './port.ts';
-import { shellQuote as q } from './shell.ts';
+import { PRIVATE, shellQuote as q } from './shell.ts';
 import { C, SshConnection, type SshConnectOptions } from './ssh-connection.ts';
 import { ReadHandles } from './ssh-read-handles.ts';
 import { SshStreamFile } from './ssh-stream.ts';
@@ -57,7 +58,7 @@ export class SshTarget implements BackupTarget {
   /** Runs a shell command on the host; a non-zero exit becomes a TargetError from its stderr. */
   private async sh(what: string, command: string, signal?: AbortSignal, stdin?: Buffer): Promise<Buffer> {
     this.handles.invalidate();
-    const r = await this.conn.exec(command, { stdin, signal }).finally(() => this.handles.invalidate());
+    const r = await this.conn.exec(`${PRIVATE} && ${command}`, { stdin, signal }).finally(() => this.handles.invalidate());
     if (r.code !== 0) {
       const err = r.stderr.trim() || (r.code === null ? `killed by ${r.signal}` : `exit ${r.code}`);
       throw new TargetError(codeOfStderr(r.stderr), `${C} ${what}: ${err}`);
@@ -109,7 +110,7 @@ export class SshTarget implements BackupTarget {
     return this.sftp(`stat ${p}`, signal, async (s) => {
       try {
         const a = await call<Stats>((cb) => s.stat(this.hostPath(p), cb));
-        return { size: a.isDirectory() ? 0 : a.size, mtimeMs: a.mtime * 1000, isDirectory: a.isDirectory() };
+        return { size: a.isDirectory() ? 0 : a.size, mtimeMs: a.mtime * 1000, isDirectory: a.isDirectory(), mode: a.mode & 0o7777 };
       } catch (e) {
         if ((e as SftpError).code === SFTP_NO_SUCH_FILE) return undefined;
         throw e;
