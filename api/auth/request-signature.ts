@@ -11,6 +11,9 @@
  * signature in `signature`. The server looks the key up through CloudStack (getUser, then the
  * owner's getUserKeys) and checks the signature with the owner's secret key.
  *
+ * Parameter maps have no prototype (`paramsOf`): a name such as `constructor`, `toString` or
+ * `__proto__` is signed and checked like any other, never mistaken for one already seen.
+ *
  *   const url = signApiRequest({ method: 'GET', url: 'https://sendense:8480/api/v1/vms', apiKey, secretKey });
  */
 import { createHash } from 'node:crypto';
@@ -18,6 +21,13 @@ import { encodeParams, formatExpires, parseExpires, signatureMatches, signParams
 
 export const MAX_EXPIRES_AHEAD_MS = 15 * 60_000;
 const RESERVED = ['command'];
+
+/** The query as a map without a prototype, each name's first value (as CloudStack signs a repeated name). */
+export function paramsOf(query: URLSearchParams): Params {
+  const params: Params = Object.create(null) as Params;
+  for (const [k, v] of query) if (!Object.hasOwn(params, k)) params[k] = v;
+  return params;
+}
 
 export function sha256Hex(body: string | Uint8Array): string {
   return createHash('sha256').update(body).digest('hex');
@@ -38,8 +48,7 @@ export interface SignApiRequestOptions {
 /** The URL with apiKey, signatureVersion, expires, contentsha256 (when there is a body) and signature. */
 export function signApiRequest(o: SignApiRequestOptions): string {
   const u = new URL(o.url);
-  const params: Params = {};
-  for (const [k, v] of u.searchParams) if (!(k in params)) params[k] = v;
+  const params = paramsOf(u.searchParams);
   if (o.body !== undefined && (typeof o.body === 'string' ? o.body.length : o.body.byteLength) > 0) params.contentsha256 = sha256Hex(o.body);
   params.command = `${o.method.toUpperCase()} ${u.pathname}`;
   const signed = signParams(params, { apiKey: o.apiKey, secretKey: o.secretKey, now: o.now ?? Date.now(), ttlMs: o.ttlMs });
@@ -72,12 +81,11 @@ export function hasSignature(query: URLSearchParams): boolean {
  * hash that matches the body.
  */
 export function readSignedRequest(method: string, path: string, query: URLSearchParams, body: string | undefined, now: number): SignedRequest {
-  const params: Params = {};
-  for (const [k, v] of query) if (!(k in params)) params[k] = v;
+  const params = paramsOf(query);
   const apiKey = params.apiKey ?? params.apikey;
   const signature = params.signature;
   if (!apiKey || !signature) throw new SignatureError('[auth] a signed request needs apiKey and signature');
-  for (const r of RESERVED) if (r in params) throw new SignatureError(`[auth] '${r}' is not a query parameter here: it is signed as "<METHOD> <path>" and not sent`);
+  for (const r of RESERVED) if (Object.hasOwn(params, r)) throw new SignatureError(`[auth] '${r}' is not a query parameter here: it is signed as "<METHOD> <path>" and not sent`);
   if (params.signatureVersion !== '3') throw new SignatureError('[auth] signatureVersion=3 (with expires) is required');
   const expiresAt = params.expires === undefined ? undefined : parseExpires(params.expires);
   if (expiresAt === undefined) throw new SignatureError(`[auth] expires is missing or not YYYY-MM-DDTHH:mm:ss+0000 (got ${JSON.stringify(params.expires ?? null)})`);
@@ -87,7 +95,7 @@ export function readSignedRequest(method: string, path: string, query: URLSearch
     if (!params.contentsha256) throw new SignatureError('[auth] a signed request with a body needs contentsha256 (hex SHA-256 of the body)');
     if (params.contentsha256.toLowerCase() !== sha256Hex(body)) throw new SignatureError('[auth] contentsha256 does not match the body');
   }
-  const signed: Params = { ...params, command: `${method.toUpperCase()} ${path}` };
+  const signed: Params = Object.assign(Object.create(null) as Params, params, { command: `${method.toUpperCase()} ${path}` });
   delete signed.signature;
   return { apiKey, signature, params: signed, expiresAt };
 }

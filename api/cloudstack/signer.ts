@@ -81,7 +81,7 @@ export interface SignOptions {
 
 /** Adds apiKey (and signatureVersion/expires for v3) and the signature to a copy of `params`. */
 export function signParams(params: Params, opts: SignOptions): Params {
-  const out: Params = {};
+  const out: Params = Object.create(null) as Params; // no prototype: `__proto__`, `constructor` … are names like any other
   for (const [k, v] of Object.entries(params)) if (k.toLowerCase() !== 'signature') out[k] = v;
   out.apiKey = opts.apiKey;
   if ((opts.version ?? 3) === 3) {

@@ -42,7 +42,7 @@ export function createApp(deps: AppDeps) {
   app.onError(onError(d.log));
   app.notFound(onNotFound);
   app.use('*', requestMetrics(d.metrics));
-  app.use('/api/v1/*', authenticate({ identity: d.identity, open: ['/api/v1/auth/login'] }));
+  app.use('/api/v1/*', authenticate({ identity: d.identity, open: ['/api/v1/auth/login'], guard: d.signedRequests, addressOf: d.addressOf }));
 
   return app
     .route('/', serviceRoutes(d))

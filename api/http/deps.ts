@@ -9,6 +9,7 @@ import type { Store } from '../../db/store.ts';
 import type { AgentGateway } from '../agents/port.ts';
 import type { Authorizer } from '../auth/authorize.ts';
 import type { Identity } from '../auth/identity.ts';
+import { SignedRequestGuard } from '../auth/signed-request-guard.ts';
 import type { Discovery } from '../discovery/discover.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { MetricsRegistry } from '../metrics/registry.ts';
@@ -35,6 +36,8 @@ export interface AppDeps {
   gateway?: AgentGateway;
   /** prune, verify and import jobs (api/retention/runner.ts); without it those routes answer 503 */
   maintenance?: MaintenanceRunner;
+  /** replay cache, unknown-key cache and flood limits for API-key signatures (default: the guard's defaults) */
+  signedRequests?: SignedRequestGuard;
 }
 
 export interface RouteDeps extends AppDeps {
@@ -45,6 +48,7 @@ export interface RouteDeps extends AppDeps {
   addressOf: (c: Context) => string;
   sseKeepAliveMs: number;
   audit: Audit;
+  signedRequests: SignedRequestGuard;
 }
 
 /** The Node socket's remote address (@hono/node-server puts the request in `c.env.incoming`). */
@@ -65,5 +69,6 @@ export function routeDeps(deps: AppDeps): RouteDeps {
     addressOf,
     sseKeepAliveMs: deps.sseKeepAliveMs ?? 15_000,
     audit: createAudit({ store: deps.store, clock, addressOf }),
+    signedRequests: deps.signedRequests ?? new SignedRequestGuard({ clock: () => clock().getTime() }),
   };
 }
