@@ -1,14 +1,14 @@
 /**
  * @layer entry
- * The CloudStack simulator as a Hono app: `/client/api` (GET, and POST form or multipart bodies)
+ * The CloudStack simulator as a Hono app: `/client/api` and `/client/api/` (GET, and POST form or multipart bodies)
  * answered by dispatch.ts, and `/upload/<volume id>`, the SSVM endpoint getUploadParamsForVolume
  * hands out. createSimulator wires the runtime to its ports (in-memory hypervisor and upload
  * store unless given); nothing happens at import, and no socket is opened (see serve.ts).
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { globalFetch, type HttpFetch } from '../cloudstack/port.ts';
-import { COMMANDS } from './commands/index.ts';
+import { ANONYMOUS_COMMANDS, COMMANDS } from './commands/index.ts';
 import { handleSsvmUpload } from './commands/upload.ts';
 import { handleApiRequest } from './dispatch.ts';
 import { createDirUploadStore } from './dir-upload-store.ts';
@@ -66,7 +66,8 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
   });
 
   const app = new Hono();
-  app.all('/client/api', async (c) => {
+  // CloudStack's own UI calls /client/api/ (trailing slash); clients such as cs use /client/api
+  const api = async (c: Context) => {
     const url = new URL(c.req.url);
     const ctype = c.req.header('content-type') ?? '';
     let form: string | Record<string, string> | undefined;
@@ -78,13 +79,15 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
         form = await c.req.text();
       }
     }
-    const res = await handleApiRequest(runtime, COMMANDS, {
+    const res = await handleApiRequest(runtime, { commands: COMMANDS, anonymous: ANONYMOUS_COMMANDS }, {
       method: c.req.method, query: url.search.slice(1), form, cookies: getCookie(c), origin: url.origin,
     });
     const headers = new Headers({ 'content-type': res.contentType });
     for (const sc of res.setCookies) headers.append('set-cookie', sc);
     return new Response(res.body, { status: res.status, headers });
-  });
+  };
+  app.all('/client/api', api);
+  app.all('/client/api/', api);
 
   app.post('/upload/:id', async (c) => {
     const url = new URL(c.req.url);

@@ -80,7 +80,7 @@ describe('python3-cs (Debian) against the simulator', () => {
     expect(bad.stderr).toMatch(/Job failure/);
   });
 
-  it("gets CloudStack's errors: 431 missing/invalid parameter, 432 unknown command, 401 wrong secret", async () => {
+  it("gets CloudStack's errors: 431 missing/invalid parameter, 401 unknown command (verifyRequest refuses it before the signature), 401 wrong secret", async () => {
     const missing = await cs(['startVirtualMachine']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/HTTP 431 response from CloudStack/);
@@ -88,8 +88,8 @@ describe('python3-cs (Debian) against the simulator', () => {
     const invalid = await cs(['startVirtualMachine', 'id=nope']);
     expect(invalid.json).toMatchObject({ errorcode: 431, cserrorcode: 9999 });
     const unknown = await cs(['deployEverything']);
-    expect(unknown.stderr).toMatch(/HTTP 432/);
-    expect(unknown.json!.errortext).toBe('The given command does not exist or it is not available for user');
+    expect(unknown.stderr).toMatch(/HTTP 401/);
+    expect(unknown.json!.errortext).toBe('unable to verify user credentials and/or request signature');
     const wrong = await cs(['listZones'], { ...sim.adminKeys, secretKey: 'not-the-secret' });
     expect(wrong.stderr).toMatch(/HTTP 401/);
     expect(wrong.json!.errortext).toBe('unable to verify user credentials and/or request signature');

@@ -20,6 +20,18 @@ export interface SimSession {
   sessionkey: string;
   userId: string;
   lastAccess: number;
+  /** false until validateUserTwoFactorAuthenticationCode succeeds for a 2FA user */
+  twoFactorVerified: boolean;
+}
+
+/** listEvents: what happened, by whom (login, logout, VM start/stop) */
+export interface SimEvent {
+  id: string;
+  userId: string;
+  accountId: string;
+  type: string;
+  description: string;
+  created: number;
 }
 
 export interface SimJob {
@@ -67,6 +79,9 @@ export class SimRuntime {
   readonly sessions = new Map<string, SimSession>();
   readonly jobs = new Map<string, SimJob>();
   readonly pendingUploads = new Map<string, PendingUpload>();
+  readonly events: SimEvent[] = [];
+  /** the last TOTP step each user's code matched (a code is never accepted twice) */
+  readonly lastTotpStep = new Map<string, number>();
   private readonly running = new Set<Promise<void>>();
 
   constructor(opts: SimRuntimeOptions) {
@@ -118,6 +133,11 @@ export class SimRuntime {
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
     return job;
+  }
+
+  event(userId: string, accountId: string, type: string, description: string): void {
+    this.events.push({ id: randomUUID(), userId, accountId, type, description, created: this.now() });
+    if (this.events.length > 1000) this.events.shift();
   }
 
   /** Tracks background work (an upload that continues after its job) so idle() waits for it. */

@@ -38,7 +38,7 @@ export const StoragePoolStateSchema = z.object({
   capacityBytes: z.number().default(2 ** 40),
 });
 
-export const DomainStateSchema = z.object({ id: Id, name: z.string(), parentId: Id.optional() });
+export const DomainStateSchema = z.object({ id: Id, name: z.string(), parentId: Id.optional(), state: z.enum(['Active', 'Inactive']).default('Active') });
 
 /** account type: 0 user, 1 root admin, 2 domain admin */
 export const AccountStateSchema = z.object({
@@ -53,6 +53,19 @@ export const UserStateSchema = z.object({
   firstname: z.string().default(''), lastname: z.string().default(''), email: z.string().default(''),
   state: z.enum(['enabled', 'disabled', 'locked']).default('enabled'),
   created: date,
+  /**
+   * two-factor authentication: `totp` (key: Base32, as an authenticator app holds it) or
+   * `staticpin` (key: the PIN); login then answers is2faenabled=true, is2faverified=false
+   */
+  twoFactor: z.object({ provider: z.enum(['totp', 'staticpin']), key: z.string().min(1) }).optional(),
+});
+
+/** createGuiTheme: a theme for host names (commonNames), domains or accounts; jsonconfiguration may add plugins */
+export const GuiThemeStateSchema = z.object({
+  id: Id, name: z.string(), description: z.string().default(''), css: z.string().optional(),
+  jsonConfiguration: z.string().optional(),
+  commonNames: z.array(z.string()).default([]), domainIds: z.array(Id).default([]), accountIds: z.array(Id).default([]),
+  isPublic: z.boolean().default(true), created: date,
 });
 
 export const ServiceOfferingStateSchema = z.object({
@@ -99,7 +112,7 @@ export const SnapshotStateSchema = z.object({
 });
 
 export const SimSettingsSchema = z.object({
-  cloudstackVersion: z.string().default('4.19.1.0'),
+  cloudstackVersion: z.string().default('4.22.0.0'),
   /** default.page.size */
   defaultPageSize: z.number().int().positive().default(500),
   sessionTimeoutSec: z.number().int().positive().default(1800),
@@ -123,6 +136,7 @@ export const SimStateSchema = z.object({
   volumes: z.array(VolumeStateSchema).default([]),
   vmSnapshots: z.array(VmSnapshotStateSchema).default([]),
   snapshots: z.array(SnapshotStateSchema).default([]),
+  guiThemes: z.array(GuiThemeStateSchema).default([]),
 });
 
 export type SimState = z.infer<typeof SimStateSchema>;
@@ -137,6 +151,7 @@ export type VmState = z.infer<typeof VmStateSchema>;
 export type VolumeState = z.infer<typeof VolumeStateSchema>;
 export type VmSnapshotState = z.infer<typeof VmSnapshotStateSchema>;
 export type SnapshotState = z.infer<typeof SnapshotStateSchema>;
+export type GuiThemeState = z.infer<typeof GuiThemeStateSchema>;
 
 export class SimStateError extends Error {
   override name = 'SimStateError';
@@ -153,7 +168,7 @@ export function parseSimState(input: unknown): SimState {
   const zones = ids(s.zones); const domains = ids(s.domains); const accounts = ids(s.accounts);
   const hosts = ids(s.hosts); const pools = ids(s.storagePools); const vms = ids(s.vms);
   const offerings = ids(s.serviceOfferings); const templates = ids(s.templates);
-  const all = [s.zones, s.hosts, s.storagePools, s.domains, s.accounts, s.users, s.serviceOfferings, s.templates, s.vms, s.volumes, s.vmSnapshots, s.snapshots].flat();
+  const all = [s.zones, s.hosts, s.storagePools, s.domains, s.accounts, s.users, s.serviceOfferings, s.templates, s.vms, s.volumes, s.vmSnapshots, s.snapshots, s.guiThemes].flat();
   const seen = new Set<string>();
   for (const x of all) { if (seen.has(x.id)) problems.push(`duplicate id ${x.id}`); seen.add(x.id); }
   if (s.domains.filter((d) => !d.parentId).length !== 1) problems.push('exactly one domain (ROOT) must have no parentId');

@@ -1,7 +1,7 @@
 /**
  * @layer logic
  * The simulator's objects as CloudStack's API shows them to a given caller: field names and
- * shapes of CloudStack 4.19 responses. Fields only root admins receive (ResponseView.Full):
+ * shapes of CloudStack 4.19–4.22 responses. Fields only root admins receive (ResponseView.Full):
  * a VM's instancename, hostid, hostname; a volume's path, storageid, storage; a zone's token.
  */
 import { domainDisplayPath, ROLE_IDS, ROLE_NAMES, roleOf, type Caller } from './access.ts';
@@ -112,6 +112,7 @@ export function userView(s: SimState, u: UserState, caller: Caller): View {
     domainid: a.domainId, domain: s.domains.find((d) => d.id === a.domainId)?.name, accountid: a.id,
     ...(seesKeys && u.apiKey ? { apikey: u.apiKey } : {}),
     iscallerchilddomain: false, isdefault: a.type === 1 && u.username === 'admin',
+    is2faenabled: !!u.twoFactor, is2famandated: false, ...(u.twoFactor ? { providerfor2fa: u.twoFactor.provider } : {}),
   };
 }
 
@@ -131,6 +132,6 @@ export function domainView(s: SimState, d: DomainState): View {
   const level = domainDisplayPath(s, d.id).split('/').length - 1;
   return {
     id: d.id, name: d.name, level, ...(parent ? { parentdomainid: parent.id, parentdomainname: parent.name } : {}),
-    haschild: s.domains.some((x) => x.parentId === d.id), path: domainDisplayPath(s, d.id), state: 'Active',
+    haschild: s.domains.some((x) => x.parentId === d.id), path: domainDisplayPath(s, d.id), state: d.state,
   };
 }

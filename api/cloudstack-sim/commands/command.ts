@@ -19,6 +19,8 @@ export interface CommandContext {
   command: string;
   /** scheme://host[:port] the request came to (upload URLs are built on it) */
   origin: string;
+  /** every command the simulator answers (listApis advertises them) */
+  commands: Record<string, CommandDef>;
 }
 
 export interface CommandDef {
@@ -26,6 +28,22 @@ export interface CommandDef {
   params: Record<string, ParamSpec>;
   responseName?: string;
   run(ctx: CommandContext): Reply | Promise<Reply>;
+  /** what listApis says about it (default: the command name) */
+  description?: string;
+  isasync?: boolean;
+}
+
+/**
+ * A command CloudStack answers through an APIAuthenticator, before any session or signature
+ * check (ApiServlet): login's page calls them signed out. `caller` is the session's user when
+ * the request carries a live one.
+ */
+export interface AnonymousCommandDef {
+  params: Record<string, ParamSpec>;
+  /** POST only (405 otherwise), as CloudStack's authenticators for login and forgotPassword */
+  postOnly?: boolean;
+  description?: string;
+  run(ctx: Omit<CommandContext, 'caller'> & { caller?: Caller }): Reply | Promise<Reply>;
 }
 
 export const ALL: readonly RoleType[] = ['Admin', 'DomainAdmin', 'User'];

@@ -1,11 +1,15 @@
 /**
  * @layer usecase
- * Every command the simulator answers, by name.
+ * Every command the simulator answers, by name (login, logout and
+ * validateUserTwoFactorAuthenticationCode are the request pipeline's own: dispatch.ts).
  */
-import type { CommandDef } from './command.ts';
+import { anonymousCommands } from './anonymous.ts';
+import type { AnonymousCommandDef, CommandDef } from './command.ts';
+import { dashboardCommands } from './dashboard.ts';
 import { infraCommands } from './infra.ts';
 import { jobCommands } from './jobs.ts';
 import { snapshotCommands } from './snapshots.ts';
+import { uiCommands } from './ui.ts';
 import { uploadCommands } from './upload.ts';
 import { userCommands } from './users.ts';
 import { vmCommands } from './vms.ts';
@@ -13,4 +17,8 @@ import { volumeCommands } from './volumes.ts';
 
 export const COMMANDS: Record<string, CommandDef> = {
   ...infraCommands, ...vmCommands, ...volumeCommands, ...snapshotCommands, ...userCommands, ...uploadCommands, ...jobCommands,
+  ...uiCommands, ...dashboardCommands,
 };
+
+/** answered before any session or signature check (CloudStack's APIAuthenticators) */
+export const ANONYMOUS_COMMANDS: Record<string, AnonymousCommandDef> = anonymousCommands;
