@@ -25,6 +25,7 @@ import { copyDisk, type CopyProgress } from './copy-disk.ts';
 import { HashingSink } from './hashing-sink.ts';
 import { SUMS_BLOCK_SIZE, SumsTable } from './sums.ts';
 import { BASE_ALLOCATION } from '../blocksource/port.ts';
+import { AGENT_VERSION } from '../version.ts';
 
 export interface BackupDeps {
   hypervisor: Hypervisor;
@@ -74,6 +75,8 @@ export interface BackupResult {
   bytesSent: number;
   durationMs: number;
   disks: PointDisk[];
+  /** the manifest as committed to the repository */
+  manifest: PointManifest;
 }
 
 export class BackupError extends Error {
@@ -335,7 +338,7 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
       parent: summary.type === 'incremental' ? head!.id : (head?.id ?? null),
       created_at: pointIdTime(pointId).toISOString(), started_at: started.toISOString(), finished_at: finished.toISOString(),
       duration_ms: finished.getTime() - started.getTime(), consistency, vm_state: dom.state, disks,
-      agent: { host: deps.host ?? 'unknown', version: deps.version ?? '0.1.0' },
+      agent: { host: deps.host ?? 'unknown', version: deps.version ?? AGENT_VERSION },
     };
     const newMeta: VmMetadata = {
       format: 'sendense-repository-vm', version: 1, vm_uuid: vmId, vm_name: dom.name,
@@ -353,7 +356,7 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
     const bytesSent = disks.reduce((n, d) => n + d.bytes_sent, 0);
     return {
       pointId, vmId, type: summary.type, reason: summary.reason, consistency, bytesRead, bytesSent,
-      durationMs: manifest.duration_ms, disks,
+      durationMs: manifest.duration_ms, disks, manifest,
     };
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);

@@ -3,6 +3,7 @@
  * `sendense-agent`: the command line of the agent that runs on every KVM host.
  * Each subcommand lives in its own file under agent/cli/ and is registered here.
  */
+import { AGENT_VERSION } from '../version.ts';
 import { createDispatcher } from './dispatch.ts';
 
 export const AGENT_USAGE = `sendense-agent — Sendense backup agent for KVM hosts
@@ -22,7 +23,7 @@ Usage:
 TARGET is a directory or ssh://user@host[:port]/path (key auth, host key pinned from known_hosts).
 `;
 
-const cli = createDispatcher('sendense-agent', AGENT_USAGE, '0.1.0');
+const cli = createDispatcher('sendense-agent', AGENT_USAGE, AGENT_VERSION);
 export const registerCommand = cli.register;
 export const main = cli.main;
 export type { Command } from './dispatch.ts';

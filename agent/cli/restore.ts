@@ -5,13 +5,13 @@
  *   --in-place VOLUME              a stopped VM's volume file, kept until the restore is verified
  *                                  and put back on any failure (format: the volume's, or --format)
  *   --upload-url URL [--header K:V]…  an HTTP(S) multipart POST (CloudStack getUploadParamsForVolume)
- * The same code as the daemon's restore job (agent/restore/engine-restore.ts).
+ * The engine's restore, as the daemon's restore job runs it (agent/engine/restore-jobs.ts).
  */
 import path from 'node:path';
-import { describeIssues, RestoreBody } from '../daemon/schemas.ts';
-import { restoreJob } from '../restore/engine-restore.ts';
+import { hostEngine } from '../engine/host.ts';
+import { describeIssues, RestoreBody } from '../engine/requests.ts';
 import { UsageError, parse } from './args.ts';
-import { withSignals } from './deps.ts';
+import { withSignals } from './command.ts';
 import { human, progressBar } from './progress.ts';
 
 function headersOf(list: string[] | undefined): Record<string, string> {
@@ -46,7 +46,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   return withSignals(async (signal) => {
     const bar = o.json ? undefined : progressBar(`restore ${o.disk}`);
     try {
-      const r = await restoreJob(req, {
+      const r = await hostEngine().restore(req, {
         signal, onProgress: (p) => bar?.update(p.bytesDone, p.bytesTotal ?? 0), log: (m) => { if (!o.json) process.stderr.write(`${m}\n`); },
       });
       bar?.end();

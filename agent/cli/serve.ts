@@ -11,17 +11,20 @@
  *   --work-dir DIR       SENDENSE_AGENT_WORKDIR, default /var/lib/sendense-agent/jobs
  *   --concurrency N      SENDENSE_AGENT_CONCURRENCY, default 2 jobs at once
  *   --socket-owner USER  give the socket to USER (name or uid[:gid]; default: the agent's user)
+ *   --config FILE        SENDENSE_AGENT_CONFIG: JSON with the same settings (serve-config.ts);
+ *                        options and variables win over it (the packages use /etc/sendense/agent.json)
  */
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createAgentApp } from '../daemon/app.ts';
 import { capabilityProblems, probeCapabilities } from '../daemon/capabilities.ts';
 import { FileJournal } from '../daemon/file-journal.ts';
-import { libvirtEngine } from '../daemon/libvirt-engine.ts';
 import { serveOnSocket } from '../daemon/server.ts';
-import { LibvirtHypervisor } from '../hypervisor/libvirt.ts';
+import { daemonEngine, hostEngine } from '../engine/host.ts';
+import { AGENT_VERSION } from '../version.ts';
 import { run } from '../system/run.ts';
 import { parse, UsageError } from './args.ts';
-import { AGENT_VERSION, workDir } from './deps.ts';
+import { parseAgentConfig } from './serve-config.ts';
 
 export const DEFAULT_SOCKET = '/run/sendense-agent/agent.sock';
 export const DEFAULT_JOURNAL = '/var/lib/sendense-agent/journal';
@@ -55,26 +58,30 @@ export async function serveCommand(argv: string[]): Promise<number> {
 async function serve(argv: string[]): Promise<number> {
   const o = parse(argv, {
     socket: { type: 'string' }, journal: { type: 'string' }, 'work-dir': { type: 'string' },
-    concurrency: { type: 'string' }, 'socket-owner': { type: 'string' },
+    concurrency: { type: 'string' }, 'socket-owner': { type: 'string' }, config: { type: 'string' },
   });
-  const socketPath = o.socket ?? process.env.SENDENSE_AGENT_SOCKET ?? DEFAULT_SOCKET;
-  const journalDir = o.journal ?? process.env.SENDENSE_AGENT_JOURNAL ?? DEFAULT_JOURNAL;
-  if (o['work-dir']) process.env.SENDENSE_AGENT_WORKDIR = o['work-dir'];
-  const concurrency = Number(o.concurrency ?? process.env.SENDENSE_AGENT_CONCURRENCY ?? 2);
+  const configFile = o.config ?? process.env.SENDENSE_AGENT_CONFIG;
+  const f = configFile ? parseAgentConfig(await readFile(configFile, 'utf8').catch((e: Error) => { throw new UsageError(`--config: cannot read ${configFile}: ${e.message}`); }), configFile) : {};
+  const socketPath = o.socket ?? process.env.SENDENSE_AGENT_SOCKET ?? f.socket ?? DEFAULT_SOCKET;
+  const journalDir = o.journal ?? process.env.SENDENSE_AGENT_JOURNAL ?? f.journal ?? DEFAULT_JOURNAL;
+  if (o['work-dir'] ?? f.workDir) process.env.SENDENSE_AGENT_WORKDIR = o['work-dir'] ?? process.env.SENDENSE_AGENT_WORKDIR ?? f.workDir;
+  const concurrency = Number(o.concurrency ?? process.env.SENDENSE_AGENT_CONCURRENCY ?? f.concurrency ?? 2);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1 (got '${o.concurrency}')`);
-  const owner = await resolveOwner(o['socket-owner']);
+  const owner = await resolveOwner(o['socket-owner'] ?? f.socketOwner);
 
   const journal = await FileJournal.open(journalDir, { report: log });
-  const hypervisor = new LibvirtHypervisor();
+  // the one engine of this process: its hypervisor also answers the domain listings
+  const engine = hostEngine();
+  const hypervisor = engine.hypervisor;
   const agent = createAgentApp({
-    engine: libvirtEngine(), journal, hypervisor, version: AGENT_VERSION, hostname: os.hostname(),
+    engine: daemonEngine(engine), journal, hypervisor, version: AGENT_VERSION, hostname: os.hostname(),
     probe: probeCapabilities, problems: capabilityProblems, concurrency, log,
   });
   // the socket first: it refuses to start while another daemon serves there (and would be
   // running jobs this one must not mark failed); requests wait for start() below
   const server = await serveOnSocket(agent.app.fetch, { socketPath, owner });
   await agent.start();
-  const jobs = workDir();
+  const jobs = engine.workDir();
   const stopped = await hypervisor.stopLeftoverExports(jobs).catch((e) => { log(`stopping leftover exports under ${jobs}: ${(e as Error).message}`); return 0; });
   if (stopped) log(`stopped ${stopped} qemu-nbd export(s) an interrupted run left under ${jobs}`);
   log(`serving on ${server.socketPath} (version ${AGENT_VERSION}, pid ${process.pid}, journal ${journalDir}, ${concurrency} job(s) at once)`);

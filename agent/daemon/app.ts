@@ -6,11 +6,11 @@
  * first request (or `start()`), and no socket is opened (server.ts serves it on a unix socket).
  */
 import type { Hypervisor } from '../hypervisor/port.ts';
-import type { AgentEngine } from './engine.ts';
+import type { AgentEngine, DiskExporter } from '../engine/port.ts';
 import type { JobJournal } from './journal.ts';
 import { agentRoutes } from './routes.ts';
 import { JobRunner } from './runner.ts';
-import { JobsError, type AgentService, type Capabilities, type DiskExporter, type Health } from './service.ts';
+import { JobsError, type AgentService, type Capabilities, type Health } from './service.ts';
 
 export type { AgentAppType } from './routes.ts';
 

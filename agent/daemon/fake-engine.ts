@@ -7,8 +7,8 @@
  * failures can be scripted. It counts how many calls run at once (for the concurrency limit) and
  * can hold every new call at its start until released (for deterministic queue tests).
  */
-import type { AgentEngine, EngineBackup, EngineRun } from './engine.ts';
-import type { BackupOutcome, ExportBody, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, ScanBody, ScanOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import type { AgentEngine, EngineBackup, EngineRun } from '../engine/port.ts';
+import type { BackupOutcome, ExportBody, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, ScanBody, ScanOutcome, VerifyBody, VerifyOutcome } from '../engine/requests.ts';
 import type { ImageStream } from '../restore/port.ts';
 
 export interface FakeEngineOptions {

@@ -8,7 +8,7 @@
  * which of two copies is newer. A job failed by a restart carries error.code 'agent-restarted'.
  */
 import { z } from 'zod';
-import { BackupBody, BackupOutcome, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './schemas.ts';
+import { BackupBody, BackupOutcome, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from '../engine/requests.ts';
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];

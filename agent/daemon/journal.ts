@@ -16,7 +16,7 @@
  * - list() gives every record, oldest first (createdAt, then id).
  */
 import { checkRecord, JobRecord } from './job.ts';
-import { describeIssues } from './schemas.ts';
+import { describeIssues } from '../engine/requests.ts';
 
 export interface JobJournal {
   put(job: JobRecord): Promise<void>;

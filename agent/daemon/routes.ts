@@ -34,7 +34,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { validator } from 'hono/validator';
 import { z } from 'zod';
 import { JOB_STATES, type JobEvent } from './job.ts';
-import { BackupBody, describeIssues, ExportBody, PruneBody, RestoreBody, ScanBody, VerifyBody } from './schemas.ts';
+import { BackupBody, describeIssues, ExportBody, PruneBody, RestoreBody, ScanBody, VerifyBody } from '../engine/requests.ts';
 import { exportResponse } from '../restore/http-export.ts';
 import { JobsError, type AgentService, type JobsErrorCode, type Submitted } from './service.ts';
 

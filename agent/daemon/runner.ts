@@ -20,10 +20,10 @@
  * - Finished jobs beyond `retainFinished` are removed from the journal, oldest first.
  */
 import type { Hypervisor } from '../hypervisor/port.ts';
-import type { AgentEngine, ProgressSample } from './engine.ts';
+import type { AgentEngine, ProgressSample } from '../engine/port.ts';
 import { isFinished, type JobEvent, type JobKind, type JobRecord, type JobState } from './job.ts';
 import type { JobJournal } from './journal.ts';
-import type { BackupBody, PruneBody, RestoreBody, VerifyBody } from './schemas.ts';
+import type { BackupBody, PruneBody, RestoreBody, VerifyBody } from '../engine/requests.ts';
 import { JobsError, type JobFilter, type Submitted } from './service.ts';
 
 export interface JobRunnerDeps {

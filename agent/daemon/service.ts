@@ -7,7 +7,7 @@
  */
 import type { DomainDisk, DomainInfo } from '../hypervisor/port.ts';
 import type { JobEvent, JobKind, JobRecord, JobState } from './job.ts';
-import type { BackupBody, ExportBody, PruneBody, RestoreBody, ScanBody, ScanOutcome, VerifyBody } from './schemas.ts';
+import type { BackupBody, ExportBody, PruneBody, RestoreBody, ScanBody, ScanOutcome, VerifyBody } from '../engine/requests.ts';
 import type { ImageStream } from '../restore/port.ts';
 
 export interface Capabilities {
@@ -64,15 +64,6 @@ export class JobsError extends Error {
 export interface Submitted {
   job: JobRecord;
   created: boolean;
-}
-
-/**
- * Streams one disk of one point (POST /v1/exports). Rejects before any byte for a missing point
- * or disk; the stream's body throws on a damaged block (the client sees a truncated body).
- * The caller must close() the stream, consumed or not.
- */
-export interface DiskExporter {
-  exportDisk(body: ExportBody, signal: AbortSignal): Promise<ImageStream>;
 }
 
 export interface AgentService {

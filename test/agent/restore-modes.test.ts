@@ -20,19 +20,21 @@ import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { cli, sameContent, sshArgs, agentWorkDir } from './fixture.ts';
 import { run } from '../../agent/system/run.ts';
-import { openRepoTarget } from '../../agent/cli/deps.ts';
+import { openRepoTarget } from '../../agent/engine/context.ts';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt.ts';
 import { restoreInPlace, inPlaceNames } from '../../agent/restore/in-place.ts';
 import { NodeLocalFiles } from '../../agent/restore/local-files.ts';
 import { LocalRestoreFile } from '../../agent/restore/local-file.ts';
 import { restoreDisk } from '../../agent/restore/restore.ts';
-import { restoreJob, verifyJob } from '../../agent/restore/engine-restore.ts';
 import { EXPORT_HEADERS } from '../../agent/restore/http-export.ts';
-import { libvirtEngine } from '../../agent/daemon/libvirt-engine.ts';
+import { daemonEngine, hostEngine } from '../../agent/engine/host.ts';
 import { createAgentApp } from '../../agent/daemon/app.ts';
 import { MemoryJournal } from '../../agent/daemon/journal.ts';
 import { MemoryHypervisor } from '../../agent/hypervisor/memory.ts';
-import type { RestoreBody } from '../../agent/daemon/schemas.ts';
+import type { RestoreBody } from '../../agent/engine/requests.ts';
+
+/** this test process's engine, as a CLI command or the daemon builds one */
+const engine = hostEngine();
 import { createSimulator, type Simulator } from '../../api/cloudstack-sim/app.ts';
 import { serveSimulator, type ServedSimulator } from '../../api/cloudstack-sim/serve.ts';
 import { encodeParams, signParams } from '../../api/cloudstack/signer.ts';
@@ -174,7 +176,7 @@ describe('restore in place', () => {
     writeFileSync(temp, 'half an image');
     const logs: string[] = [];
     const req = { ...repo(), vmId: src.uuid, disk: 'vdb', point: points[1].id, inPlace: { path: vol }, format: 'qcow2', overwrite: false } as RestoreBody;
-    const r = await restoreJob(req, { signal: new AbortController().signal, onProgress: () => {}, log: (m) => logs.push(m) });
+    const r = await engine.restore(req, { signal: new AbortController().signal, onProgress: () => {}, log: (m) => logs.push(m) });
     expect(logs.join('\n')).toMatch(/interrupted after moving the volume aside: put the previous content back/);
     expect(logs.join('\n')).toMatch(/removed .*the unfinished image/);
     expect(r).toMatchObject({ destination: 'volume', to: vol, format: 'raw', pointId: points[1].id });
@@ -197,19 +199,19 @@ describe('restore as an upload to CloudStack (simulator SSVM endpoint)', () => {
     expect(await sameContent(stored, 'qcow2', points[1].vda)).toBe(true);
 
     const p = await uploadParams('RAW');
-    const job = await restoreJob({ ...repo(), vmId: src.uuid, disk: 'vdb', point: points[0].id, format: 'qcow2', overwrite: false, upload: { url: p.postURL, headers: { 'X-signature': p.signature, 'X-metadata': p.metadata, 'X-expires': p.expires }, format: 'raw' } } as RestoreBody, { signal: new AbortController().signal, ...noop });
+    const job = await engine.restore({ ...repo(), vmId: src.uuid, disk: 'vdb', point: points[0].id, format: 'qcow2', overwrite: false, upload: { url: p.postURL, headers: { 'X-signature': p.signature, 'X-metadata': p.metadata, 'X-expires': p.expires }, format: 'raw' } } as RestoreBody, { signal: new AbortController().signal, ...noop });
     expect(job).toMatchObject({ destination: 'upload', format: 'raw', bytesWritten: 16 * M + 4096 });
     expect(await sameContent(path.join(uploadDir, `${p.id}.raw`), 'raw', points[0].vdb)).toBe(true);
 
     // the URL is one-time: a second POST is refused, and the error names the HTTP status and message
-    await expect(restoreJob({ ...repo(), vmId: src.uuid, disk: 'vdb', format: 'qcow2', overwrite: false, upload: { url: p.postURL, headers: { 'X-signature': p.signature, 'X-metadata': p.metadata, 'X-expires': p.expires }, format: 'raw' } } as RestoreBody, { signal: new AbortController().signal, ...noop }))
+    await expect(engine.restore({ ...repo(), vmId: src.uuid, disk: 'vdb', format: 'qcow2', overwrite: false, upload: { url: p.postURL, headers: { 'X-signature': p.signature, 'X-metadata': p.metadata, 'X-expires': p.expires }, format: 'raw' } } as RestoreBody, { signal: new AbortController().signal, ...noop }))
       .rejects.toThrow(/HTTP 400: The one time post url is already used/);
   });
 });
 
 describe('download stream (daemon POST /v1/exports, real engine)', () => {
   it('raw and qcow2 bodies equal the points, with their identity in headers', async () => {
-    const agent = createAgentApp({ engine: libvirtEngine(), journal: new MemoryJournal(), hypervisor: new MemoryHypervisor(), version: 't', hostname: 't', probe: async () => FAKE_CAPS });
+    const agent = createAgentApp({ engine: daemonEngine(engine), journal: new MemoryJournal(), hypervisor: new MemoryHypervisor(), version: 't', hostname: 't', probe: async () => FAKE_CAPS });
     for (const [disk, format, pt] of [['vda', 'raw', 0], ['vdb', 'qcow2', 1], ['vda', 'qcow2', 1]] as const) {
       const res = await agent.app.request('/v1/exports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...repo(), vmId: src.uuid, disk, point: points[pt].id, format }) });
       expect(res.status).toBe(200);
@@ -227,7 +229,7 @@ describe('download stream (daemon POST /v1/exports, real engine)', () => {
 
 describe('restore test (verify job with restoreTest)', () => {
   it('restores every disk of every point to a scratch file and compares it with the digests', async () => {
-    const r = await verifyJob({ ...repo(), vmId: src.uuid, restoreTest: true }, { signal: new AbortController().signal, ...noop });
+    const r = await engine.verify({ ...repo(), vmId: src.uuid, restoreTest: true }, { signal: new AbortController().signal, ...noop });
     expect(r.ok).toBe(true);
     const disks = r.points.flatMap((p) => p.disks);
     expect(disks).toHaveLength(4);
@@ -269,12 +271,12 @@ describe('a corrupted byte in the repository', () => {
     // in place: refused at the damaged block, the volume unchanged
     const vol = dst.disk('vda').path;
     const before = identity(vol);
-    await expect(restoreJob({ ...repo('bad'), vmId: src.uuid, disk: 'vda', format: 'qcow2', overwrite: false, inPlace: { path: vol } } as RestoreBody, { signal: new AbortController().signal, ...noop }))
+    await expect(engine.restore({ ...repo('bad'), vmId: src.uuid, disk: 'vda', format: 'qcow2', overwrite: false, inPlace: { path: vol } } as RestoreBody, { signal: new AbortController().signal, ...noop }))
       .rejects.toThrow(/is as it was: .*does not match its digest/);
     expect(identity(vol)).toEqual(before);
 
     // download: raw is cut short (the client's read fails), qcow2 is refused before any byte
-    const agent = createAgentApp({ engine: libvirtEngine(), journal: new MemoryJournal(), hypervisor: new MemoryHypervisor(), version: 't', hostname: 't', probe: async () => FAKE_CAPS });
+    const agent = createAgentApp({ engine: daemonEngine(engine), journal: new MemoryJournal(), hypervisor: new MemoryHypervisor(), version: 't', hostname: 't', probe: async () => FAKE_CAPS });
     const dl = (format: string) => agent.app.request('/v1/exports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...repo('bad'), vmId: src.uuid, disk: 'vda', format }) });
     const raw = await dl('raw');
     expect(raw.status).toBe(200);
@@ -287,12 +289,12 @@ describe('a corrupted byte in the repository', () => {
 
     // upload: the POST is cut short, the simulator stores nothing
     const p = await uploadParams('RAW');
-    await expect(restoreJob({ ...repo('bad'), vmId: src.uuid, disk: 'vda', format: 'qcow2', overwrite: false, upload: { url: p.postURL, headers: { 'X-signature': p.signature, 'X-metadata': p.metadata, 'X-expires': p.expires }, format: 'raw' } } as RestoreBody, { signal: new AbortController().signal, ...noop }))
+    await expect(engine.restore({ ...repo('bad'), vmId: src.uuid, disk: 'vda', format: 'qcow2', overwrite: false, upload: { url: p.postURL, headers: { 'X-signature': p.signature, 'X-metadata': p.metadata, 'X-expires': p.expires }, format: 'raw' } } as RestoreBody, { signal: new AbortController().signal, ...noop }))
       .rejects.toThrow(/does not match its digest/);
     expect(existsSync(path.join(uploadDir, `${p.id}.raw`))).toBe(false);
 
     // restore test: both points of vda fail (the incremental's chain includes the damaged full), vdb passes
-    const v = await verifyJob({ ...repo('bad'), vmId: src.uuid, restoreTest: true }, { signal: new AbortController().signal, ...noop });
+    const v = await engine.verify({ ...repo('bad'), vmId: src.uuid, restoreTest: true }, { signal: new AbortController().signal, ...noop });
     expect(v.ok).toBe(false);
     for (const pt of v.points) {
       const vda = pt.disks.find((d) => d.target === 'vda')!;

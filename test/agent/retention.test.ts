@@ -19,7 +19,7 @@ import { restoreRaw } from './retention-fixture.ts';
 import { openTarget } from '../../agent/target/open.ts';
 import { Repository } from '../../agent/repository/repository.ts';
 import { verifyPoints } from '../../agent/restore/verify.ts';
-import { checkImage } from '../../agent/cli/deps.ts';
+import { checkImage } from '../../agent/engine/context.ts';
 
 const K = 1024, M = 1 << 20;
 let vm: LabVm;

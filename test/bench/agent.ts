@@ -15,7 +15,8 @@ import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { ensurePackages } from '../lab/packages.ts';
 import { runBackup, type BackupDeps } from '../../agent/backup/backup.ts';
-import { agentDeps } from '../../agent/cli/deps.ts';
+import { openBackupDeps } from '../../agent/engine/backup-job.ts';
+import { hostContext } from '../../agent/engine/context.ts';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt.ts';
 import { run } from '../../agent/system/run.ts';
 import { cli, sshArgs } from '../agent/fixture.ts';
@@ -118,7 +119,7 @@ export async function benchAgent(log: (s: string) => void): Promise<Row[]> {
   const vm = await createLabVm({ label: 'bench', transient: true, disks: [{ size: 4 * G, randomPrefix: 3 * G }] });
   const work = labDir('runs', runId(), 'bench-work');
   try {
-    const deps = await agentDeps({ repo: host.url('bench'), identity: host.identityFile, knownHosts: host.knownHostsFile });
+    const deps = await openBackupDeps(hostContext(), { repo: host.url('bench'), identity: host.identityFile, knownHosts: host.knownHostsFile });
     try {
       // the reference first and last around ours, to see the machine's drift
       log('nbdcopy | ssh -c aes128-gcm (reference)');

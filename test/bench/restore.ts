@@ -13,7 +13,8 @@ import { createLabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { runBackup } from '../../agent/backup/backup.ts';
-import { agentDeps } from '../../agent/cli/deps.ts';
+import { openBackupDeps } from '../../agent/engine/backup-job.ts';
+import { hostContext } from '../../agent/engine/context.ts';
 import { LocalRestoreFile } from '../../agent/restore/local-file.ts';
 import { restoreDisk } from '../../agent/restore/restore.ts';
 import { Repository } from '../../agent/repository/repository.ts';
@@ -41,7 +42,7 @@ export async function benchRestore(log: (s: string) => void): Promise<Row[]> {
   log('restore: a VM with 768 MiB of random data in a 1 GiB disk, full + 3 incrementals of 64 MiB changes each');
   const vm = await createLabVm({ label: 'bench-restore', transient: true, disks: [{ size: G, randomPrefix: 768 * M }] });
   const work = labDir('runs', runId(), 'bench-restore');
-  const deps = await agentDeps({ repo: host.url('restore'), identity: host.identityFile, knownHosts: host.knownHostsFile });
+  const deps = await openBackupDeps(hostContext(), { repo: host.url('restore'), identity: host.identityFile, knownHosts: host.knownHostsFile });
   try {
     await runBackup(deps, { domain: vm.name, mode: 'full' });
     for (let i = 0; i < 3; i++) {

@@ -12,7 +12,8 @@ import { runId } from '../lab/paths.ts';
 import { createLabVm } from '../lab/vm.ts';
 import { startRepoHost } from '../lab/sshd.ts';
 import { runBackup } from '../../agent/backup/backup.ts';
-import { agentDeps } from '../../agent/cli/deps.ts';
+import { openBackupDeps } from '../../agent/engine/backup-job.ts';
+import { hostContext } from '../../agent/engine/context.ts';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt.ts';
 import { unchangedRows } from './agent.ts';
 
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   const host = await startRepoHost({ label: 'unch' });
   const vm = await createLabVm({ label: 'unch', transient: true, disks: [{ size: 1 << 30, randomPrefix: 16 << 20 }] });
   try {
-    const deps = await agentDeps({ repo: host.url('unch'), identity: host.identityFile, knownHosts: host.knownHostsFile, log: () => {} });
+    const deps = await openBackupDeps(hostContext(), { repo: host.url('unch'), identity: host.identityFile, knownHosts: host.knownHostsFile }, undefined, () => {});
     try {
       await runBackup(deps, { domain: vm.name, mode: 'full' });
       if (process.argv.includes('--ab')) {
