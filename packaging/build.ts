@@ -15,7 +15,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleAgent, bundleControlPlane } from './bundle.ts';
@@ -39,6 +39,8 @@ export interface BuildOptions {
   formats?: Format[];
   version?: string;
   epoch?: number;
+  /** scratch space (staged trees, rpmbuild's tree), removed at the end; default beside outDir */
+  workDir?: string;
   log?: (line: string) => void;
 }
 
@@ -82,39 +84,43 @@ export async function buildPackages(opts: BuildOptions = {}): Promise<BuiltPacka
   if (!/^\d+\.\d+\.\d+([-+~][0-9A-Za-z.+~-]+)?$/.test(version)) throw new PackageBuildError(`version '${version}' is not x.y.z[-pre][+build]`);
   const epoch = opts.epoch ?? sourceEpoch();
   const outDir = opts.outDir ?? path.join(ROOT, 'dist', 'packages');
-  const work = path.join(ROOT, 'dist', 'package-work');
+  const work = opts.workDir ?? path.join(path.dirname(outDir), `package-work-${process.pid}`);
   const specs = PACKAGES.filter((p) => !opts.only || opts.only.includes(p.name));
 
-  const bundles: Partial<Record<PackageName, string>> = {};
-  let pluginDir: string | undefined;
-  for (const spec of specs) {
-    const out = path.join(work, 'bundles', spec.bundle);
-    bundles[spec.name] = spec.name === 'sendense-agent' ? await bundleAgent(out) : await bundleControlPlane(out);
-    if (spec.name === 'sendense') pluginDir = buildPlugin(log);
-  }
-
-  const built: BuiltPackage[] = [];
-  for (const spec of specs) {
-    for (const format of formats) {
-      const t0 = Date.now();
-      const stageDir = path.join(work, `${spec.name}.${format}`);
-      stagePackage(spec, format, { bundleFile: bundles[spec.name]!, nodeBinary: process.execPath, pluginDir, version, epoch }, stageDir);
-      let file: string;
-      try {
-        file = format === 'deb'
-          ? buildDeb(spec, stageDir, version, epoch, outDir)
-          : buildRpm(spec, stageDir, version, epoch, outDir, path.join(work, `rpmbuild-${spec.name}`));
-      } catch (e) {
-        const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().slice(-800);
-        throw new PackageBuildError(`${format} of ${spec.name} failed${stderr ? `: ${stderr}` : ''}`, { cause: e });
-      }
-      const bytes = statSync(file).size;
-      const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-      built.push({ name: spec.name, format, file, bytes, sha256 });
-      log(`${path.relative(process.cwd(), file)}: ${(bytes / 2 ** 20).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    const bundles: Partial<Record<PackageName, string>> = {};
+    let pluginDir: string | undefined;
+    for (const spec of specs) {
+      const out = path.join(work, 'bundles', spec.bundle);
+      bundles[spec.name] = spec.name === 'sendense-agent' ? await bundleAgent(out) : await bundleControlPlane(out);
+      if (spec.name === 'sendense') pluginDir = buildPlugin(log);
     }
+
+    const built: BuiltPackage[] = [];
+    for (const spec of specs) {
+      for (const format of formats) {
+        const t0 = Date.now();
+        const stageDir = path.join(work, `${spec.name}.${format}`);
+        stagePackage(spec, format, { bundleFile: bundles[spec.name]!, nodeBinary: process.execPath, pluginDir, version, epoch }, stageDir);
+        let file: string;
+        try {
+          file = format === 'deb'
+            ? buildDeb(spec, stageDir, version, epoch, outDir)
+            : buildRpm(spec, stageDir, version, epoch, outDir, path.join(work, `rpmbuild-${spec.name}`));
+        } catch (e) {
+          const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().slice(-800);
+          throw new PackageBuildError(`${format} of ${spec.name} failed${stderr ? `: ${stderr}` : ''}`, { cause: e });
+        }
+        const bytes = statSync(file).size;
+        const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+        built.push({ name: spec.name, format, file, bytes, sha256 });
+        log(`${path.relative(process.cwd(), file)}: ${(bytes / 2 ** 20).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      }
+    }
+    return built;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  return built;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
