@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PointManifest } from '../agent/repository/manifest.ts';
-import { createSqliteStore, openDatabase } from './open.ts';
 import type { MaintenanceKind } from './schema.ts';
 import { StoreError, type Store } from './store.ts';
+import { STORE_ADAPTERS, type StoreLab } from './testing/stores.ts';
 
 const VM = 'b1b2c3d4-0000-4000-8000-00000000000a';
 const FOREIGN = 'vmware-vm-42';
@@ -24,7 +24,8 @@ function point(i: number, parent: number | null, vm = VM, fileSize = parent === 
   };
 }
 
-describe('MaintenanceStore', () => {
+describe.each(STORE_ADAPTERS)('MaintenanceStore on $name', (adapter) => {
+  let lab: StoreLab;
   let store: Store;
   let repoId: string;
 
@@ -46,11 +47,13 @@ describe('MaintenanceStore', () => {
   });
   const byPoint = async () => new Map((await store.points.allForVm(VM, repoId)).map((p) => [p.pointId, p]));
 
+  beforeAll(async () => { lab = await adapter.start(); });
+  afterAll(async () => { await lab?.stop(); });
   beforeEach(async () => {
-    store = createSqliteStore(openDatabase(':memory:'));
+    store = (await lab.fresh()).store;
     [{ id: repoId }] = await store.repositories.sync([{ name: 'r1', url: 'ssh://u@h/p', kind: 'ssh', isDefault: true }]);
   });
-  afterEach(() => store.close());
+  afterEach(async () => { await store.close(); });
 
   it('a prune marks removed points deleted, turns merged ones into fulls and re-roots the chains', async () => {
     await eightPoints();

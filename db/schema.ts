@@ -282,7 +282,8 @@ export const restorePoints = sqliteTable('restore_points', {
   verificationJobId: text('verification_job_id'),
   /** the point's creation time (manifest created_at) */
   createdAt: ts('created_at').notNull(),
-  recordedAt: created(),
+  /** when the control plane recorded it, set by the Store (before migration 0004 this read created_at: the same column twice) */
+  recordedAt: ts('recorded_at').notNull(),
   deletedAt: ts('deleted_at'),
 }, (t) => [
   // a point id is unique among the live points: a pruned point's id may come back (the agent names points by time)

@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PointManifest } from '../agent/repository/manifest.ts';
 import { MIGRATIONS_DIR, openDatabase, createSqliteStore } from './open.ts';
 import type { NewBackupJob } from './schema.ts';
 import { StoreError, type Store } from './store.ts';
+import { STORE_ADAPTERS, type FreshStore, type StoreLab } from './testing/stores.ts';
 
 const VM = 'a1b2c3d4-0000-4000-8000-000000000001';
 const sha = (c: string) => c.repeat(64);
@@ -23,24 +24,15 @@ function manifest(id: string, type: 'full' | 'incremental', parent: string | nul
   };
 }
 
-describe('SQLite Store', () => {
+describe('SQLite database', () => {
   let dir: string;
   let file: string;
-  let store: Store;
-  let repoId: string;
-
-  const job = (over: Partial<NewBackupJob> = {}): NewBackupJob => ({
-    id: crypto.randomUUID(), platformVmId: VM, type: 'full', typeReason: 'test', trigger: 'manual', repositoryId: repoId,
-    status: 'running', queuedAt: new Date(), ...over,
-  });
-
-  beforeEach(async () => {
+  beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'sendense-db-'));
     file = path.join(dir, 'sub', 'cp.db');
-    store = createSqliteStore(openDatabase(file));
-    [{ id: repoId }] = await store.repositories.sync([{ name: 'r1', url: 'ssh://u@h/p', kind: 'ssh', isDefault: true }]);
+    createSqliteStore(openDatabase(file)).close();
   });
-  afterEach(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('opens with WAL, foreign keys and a busy timeout, migrations applied once', () => {
     const h = openDatabase(file);
@@ -59,6 +51,28 @@ describe('SQLite Store', () => {
       expect(cols).toEqual(expect.arrayContaining(['source_platform', 'platform_vm_id', 'kvm_host_id', 'agent_job_id']));
     } finally { h.close(); }
   });
+});
+
+/** The Store contract: the same tests on every adapter (SQLite, and PostgreSQL 15 started by the lab). */
+describe.each(STORE_ADAPTERS)('$name Store', (adapter) => {
+  let lab: StoreLab;
+  let fresh: FreshStore;
+  let store: Store;
+  let repoId: string;
+
+  const job = (over: Partial<NewBackupJob> = {}): NewBackupJob => ({
+    id: crypto.randomUUID(), platformVmId: VM, type: 'full', typeReason: 'test', trigger: 'manual', repositoryId: repoId,
+    status: 'running', queuedAt: new Date(), ...over,
+  });
+
+  beforeAll(async () => { lab = await adapter.start(); });
+  afterAll(async () => { await lab?.stop(); });
+  beforeEach(async () => {
+    fresh = await lab.fresh();
+    store = fresh.store;
+    [{ id: repoId }] = await store.repositories.sync([{ name: 'r1', url: 'ssh://u@h/p', kind: 'ssh', isDefault: true }]);
+  });
+  afterEach(async () => { await store.close(); });
 
   it('a foreign key is enforced: a job needs its repository', async () => {
     await expect(store.jobs.create(job({ repositoryId: 'nope' }))).rejects.toBeInstanceOf(StoreError);
@@ -153,6 +167,43 @@ describe('SQLite Store', () => {
     expect((await store.points.chainHead(VM, repoId))?.point.pointId).toBe('20250102-000000');
   });
 
+  it('concurrent writers: one compare-and-set wins, two increments on one head give one point', async () => {
+    const j = await store.jobs.create(job({ status: 'queued' }));
+    const tries = await Promise.all(Array.from({ length: 8 }, (_, i) => store.jobs.update(j.id, { status: 'dispatching', agentJobId: `a${i}` }, ['queued'])));
+    expect(tries.filter((x) => x !== undefined)).toHaveLength(1);
+    const j1 = await store.jobs.create(job());
+    const p1 = await store.points.record({
+      jobId: j1.id, jobPatch: { status: 'succeeded' }, manifest: manifest('20250101-000000', 'full', null),
+      platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'new' },
+    });
+    const racers = await Promise.all([0, 1, 2].map(async (i) => {
+      const jx = await store.jobs.create(job());
+      return store.points.record({
+        jobId: jx.id, jobPatch: { status: 'succeeded' }, manifest: manifest(`20250101-0${i + 1}0000`, 'incremental', '20250101-000000'),
+        platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'extend', chainId: p1.chainId, parentId: p1.id },
+      }).then(() => 'ok', (e: StoreError) => e.code);
+    }));
+    expect(racers.sort()).toEqual(['conflict', 'conflict', 'ok']);
+    expect((await store.points.chainHead(VM, repoId))?.chain.length).toBe(2);
+  });
+
+  it('points list newest first; equal times: the later recorded first; pages are slices', async () => {
+    const at = '2025-03-01T00:00:00.000Z';
+    const ids = ['20250301-000001', '20250301-000002', '20250301-000003', '20250301-000004', '20250301-000005'];
+    for (const id of ids) {
+      const j = await store.jobs.create(job());
+      await store.points.record({
+        jobId: j.id, jobPatch: { status: 'succeeded' }, manifest: { ...manifest(id, 'full', null), created_at: id === ids[4] ? '2025-03-02T00:00:00.000Z' : at },
+        platformVmId: VM, sourcePlatform: 'cloudstack', repositoryId: repoId, chain: { kind: 'new' },
+      });
+    }
+    const all = (await store.points.listForVm(VM)).map((p) => p.pointId);
+    expect(all).toEqual([ids[4], ids[3], ids[2], ids[1], ids[0]]);
+    expect((await store.points.listForVm(VM, { limit: 2, offset: 1 })).map((p) => p.pointId)).toEqual(all.slice(1, 3));
+    expect(await store.points.countForVm(VM)).toBe(5);
+    expect((await store.points.allForVm(VM)).map((p) => p.pointId)).toEqual(ids);
+  });
+
   it('policies: one assignment per target (moved on re-assign), cascade on delete', async () => {
     const now = new Date();
     const mk = (id: string, name: string) => store.policies.create({ id, name, schedule: '0 2 * * *', fullEvery: 7, maxChainLength: 30, retention: { keepLast: 7 }, createdAt: now, updatedAt: now });
@@ -181,10 +232,9 @@ describe('SQLite Store', () => {
     expect((await store.agents.getByHost('h1'))).toMatchObject({ status: 'inactive', statusMessage: 'no link', lastHeartbeatAt: at });
   });
 
-  it('survives a reopen: the data is in the file', async () => {
+  it('survives a reopen: the data is in the database', async () => {
     await store.audit.append({ at: new Date(), actor: 'alice', via: 'token', action: 'backup.start', outcome: 'ok', targetType: 'vm', targetId: VM });
-    store.close();
-    store = createSqliteStore(openDatabase(file));
+    store = await fresh.reopen();
     expect((await store.audit.list({ targetId: VM })).map((e) => e.action)).toEqual(['backup.start']);
     expect((await store.repositories.getDefault())?.id).toBe(repoId);
   });

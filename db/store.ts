@@ -28,7 +28,8 @@ import type {
 
 import type { NewRestore, Restore, RestoreStatus } from './schema.ts';
 
-export type StoreErrorCode = 'notfound' | 'conflict' | 'invalid';
+/** unavailable: the database cannot be reached right now (PostgreSQL gone away); retrying later may work */
+export type StoreErrorCode = 'notfound' | 'conflict' | 'invalid' | 'unavailable';
 
 export class StoreError extends Error {
   override name = 'StoreError';
@@ -302,5 +303,6 @@ export interface Store {
   audit: AuditStore;
   restores: RestoreStore;
   maintenance: MaintenanceStore;
-  close(): void;
+  /** SQLite closes at once; PostgreSQL resolves once the pool has ended */
+  close(): void | Promise<void>;
 }

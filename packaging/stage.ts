@@ -96,6 +96,7 @@ export function stagePackage(spec: PackageSpec, format: Format, inputs: StageInp
 
   if (spec.name === 'sendense') {
     cpSync(path.join(ROOT, 'db', 'migrations'), path.join(lib, 'migrations'), { recursive: true });
+    cpSync(path.join(ROOT, 'db', 'migrations-pg'), path.join(lib, 'migrations-pg'), { recursive: true });
     if (inputs.pluginDir) {
       cpSync(inputs.pluginDir, path.join(dir, 'usr/share/sendense/plugin'), {
         recursive: true,
