@@ -7,8 +7,10 @@
  *   of their domain and its subdomains (the subtree from CloudStack's listDomains, cached for
  *   `domainCacheMs`); for a user the VMs of their account (account name and domain id).
  * - `vm(p, id)`: one VM, checked live against CloudStack (listVirtualMachines id=): its account
- *   and domain now, not as discovery last saw them. A VM CloudStack does not know is `notfound`,
- *   somebody else's is `forbidden`, and CloudStack not answering is `unavailable` (refused).
+ *   and domain now, not as discovery last saw them. A VM CloudStack does not know and somebody
+ *   else's VM get the same answer, "VM <id> not found" (`VmNotFoundError`, `NotVisibleError`:
+ *   a 404 either way, so nobody learns which VMs exist); CloudStack not answering is
+ *   `unavailable` (refused).
  *   A read (`{ read: true }`: listings) may use CloudStack's answer for the VM from the last
  *   `vmCacheMs` (default 5 s; successful answers only, ownership still decided per principal):
  *   a busy listing client costs CloudStack one call per VM every few seconds instead of one per
@@ -20,8 +22,11 @@ import type { CloudStackApi } from '../cloudstack/port.ts';
 import { CloudStackError } from '../cloudstack/errors.ts';
 import type { VirtualMachine } from '../cloudstack/schemas.ts';
 import type { Scope } from '../../db/store.ts';
-import { AuthError, VmNotFoundError } from './errors.ts';
+import { AuthError, NotVisibleError, VmNotFoundError } from './errors.ts';
 import type { Principal } from './principal.ts';
+
+/** What a caller is told about a VM CloudStack does not know, and about one that is not theirs. */
+export const notFoundText = (vmId: string) => `VM ${vmId} not found`;
 
 export interface AuthorizerDeps {
   cs: Pick<CloudStackApi, 'getVirtualMachine' | 'listAll'>;
@@ -54,7 +59,7 @@ export class Authorizer {
   async vm(p: Principal, vmId: string, opts: { read?: boolean } = {}): Promise<VirtualMachine> {
     const vm = await this.lookup(vmId, opts.read === true);
     if (!(await this.owns(p, vm))) {
-      throw new AuthError('forbidden', `VM ${vmId} belongs to account ${vm.account ?? '?'} in another domain or account than ${p.username}'s`);
+      throw new NotVisibleError(notFoundText(vmId), `VM ${vmId} belongs to account ${vm.account ?? '?'} in another domain or account than ${p.username}'s`);
     }
     return vm;
   }
@@ -70,7 +75,7 @@ export class Authorizer {
     } catch (e) {
       this.vms.delete(vmId);
       if (e instanceof CloudStackError && (e.kind === 'notfound' || (e.kind === 'api' && e.errorcode === 431))) {
-        throw new VmNotFoundError(`[auth] CloudStack knows no VM ${vmId}`, { cause: e });
+        throw new VmNotFoundError(notFoundText(vmId), { cause: e });
       }
       throw new AuthError('unavailable', `cannot check access to VM ${vmId}: CloudStack did not answer (${(e as Error).message})`, undefined, { cause: e });
     }

@@ -45,18 +45,25 @@ describe('who may do what', () => {
 
   it('one VM, its backups and restore points: the owner, their domain admin and root; nobody else', async () => {
     const matrix: [string, string, number][] = [
-      ['admin', 'carol-1', 200], ['dadmin', 'bob-1', 200], ['dadmin', 'carol-1', 403], ['dadmin', 'infra-1', 403],
-      ['alice', 'web-1', 200], ['alice', 'bob-1', 403], ['alice', 'infra-1', 403], ['carol', 'web-1', 403],
+      ['admin', 'carol-1', 200], ['dadmin', 'bob-1', 200], ['dadmin', 'carol-1', 404], ['dadmin', 'infra-1', 404],
+      ['alice', 'web-1', 200], ['alice', 'bob-1', 404], ['alice', 'infra-1', 404], ['carol', 'web-1', 404],
     ];
     for (const [who, vm, status] of matrix) {
       expect((await f.req('GET', `/api/v1/vms/${f.vmId(vm)}`, { token: tokens[who] })).status, `${who} GET ${vm}`).toBe(status);
       expect((await f.req('GET', `/api/v1/vms/${f.vmId(vm)}/restore-points`, { token: tokens[who] })).status, `${who} points ${vm}`).toBe(status);
     }
+    // somebody else's VM answers exactly as a VM that does not exist (nobody learns which VMs exist)
     const denied = await f.req('POST', `/api/v1/vms/${f.vmId('bob-1')}/backups`, { token: tokens.alice });
-    expect(denied.status).toBe(403);
-    expect(((await denied.json()) as { error: { message: string } }).error.message).toMatch(/belongs to account bob/);
+    expect(denied.status).toBe(404);
+    const missingId = crypto.randomUUID();
+    const missing = await f.req('POST', `/api/v1/vms/${missingId}/backups`, { token: tokens.alice });
+    expect(missing.status).toBe(404);
+    const bodyOf = async (r: Response) => JSON.stringify(await r.json());
+    expect((await bodyOf(denied)).replace(f.vmId('bob-1'), 'ID')).toBe((await bodyOf(missing)).replace(missingId, 'ID'));
+    // the audit log keeps the real reason
     const audit = await f.store.audit.list({ action: 'backup.start', targetId: f.vmId('bob-1') });
     expect(audit[0]).toMatchObject({ actor: 'alice', outcome: 'denied', via: 'token' });
+    expect(String(audit[0].details?.reason)).toMatch(/belongs to account bob/);
     expect(await f.store.jobs.count({ vmId: f.vmId('bob-1') })).toBe(0);
   });
 
@@ -66,10 +73,13 @@ describe('who may do what', () => {
     expect(await ids('dadmin')).toEqual([aliceJob]);
     expect(await ids('alice')).toEqual([aliceJob]);
     expect(await ids('carol')).toEqual([carolJob]);
-    expect((await f.req('GET', `/api/v1/jobs/${carolJob}`, { token: tokens.alice })).status).toBe(403);
-    expect((await f.req('GET', `/api/v1/jobs/${carolJob}/events`, { token: tokens.dadmin })).status).toBe(403);
-    expect((await f.req('POST', `/api/v1/jobs/${carolJob}/cancel`, { token: tokens.alice })).status).toBe(403);
-    expect((await f.req('GET', `/api/v1/jobs?vmId=${f.vmId('carol-1')}`, { token: tokens.alice })).status).toBe(403);
+    // somebody else's job answers as a job that does not exist
+    const carols = await f.req('GET', `/api/v1/jobs/${carolJob}`, { token: tokens.alice });
+    expect(carols.status).toBe(404);
+    expect(((await carols.json()) as { error: { message: string } }).error.message).toBe(`no job ${carolJob}`);
+    expect((await f.req('GET', `/api/v1/jobs/${carolJob}/events`, { token: tokens.dadmin })).status).toBe(404);
+    expect((await f.req('POST', `/api/v1/jobs/${carolJob}/cancel`, { token: tokens.alice })).status).toBe(404);
+    expect((await f.req('GET', `/api/v1/jobs?vmId=${f.vmId('carol-1')}`, { token: tokens.alice })).status).toBe(404);
     expect((await f.req('GET', `/api/v1/jobs/${aliceJob}`, { token: tokens.dadmin })).status).toBe(200);
   });
 
@@ -91,7 +101,7 @@ describe('who may do what', () => {
     const other = f.sim.state.domains.find((d) => d.name === 'other')!.id;
     const zone = f.sim.state.zones[0].id;
     expect((await assign('alice', { kind: 'vm', vmId: f.vmId('web-1') })).status).toBe(201);
-    expect((await assign('alice', { kind: 'vm', vmId: f.vmId('bob-1') })).status).toBe(403);
+    expect((await assign('alice', { kind: 'vm', vmId: f.vmId('bob-1') })).status).toBe(404);
     expect((await assign('alice', { kind: 'account', domainId: customers, account: 'alice' })).status).toBe(201);
     expect((await assign('alice', { kind: 'account', domainId: customers, account: 'bob' })).status).toBe(403);
     expect((await assign('dadmin', { kind: 'account', domainId: customers, account: 'bob' })).status).toBe(201);
@@ -170,7 +180,7 @@ describe('who may do what', () => {
       const ok = await f.signed('bob', 'POST', `/api/v1/vms/${f.vmId('bob-1')}/backups`, { body: { mode: 'full' } });
       expect(ok.status).toBe(202);
       await f.cp.runner.settled(JobDto.parse(await ok.json()).id);
-      expect((await f.signed('bob', 'POST', `/api/v1/vms/${f.vmId('web-1')}/backups`, { body: { mode: 'full' } })).status).toBe(403);
+      expect((await f.signed('bob', 'POST', `/api/v1/vms/${f.vmId('web-1')}/backups`, { body: { mode: 'full' } })).status).toBe(404);
     });
 
     const refused = async (res: Response, msg: RegExp) => {

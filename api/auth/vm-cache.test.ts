@@ -67,7 +67,7 @@ describe('Authorizer: VM answers reused by reads for vmCacheMs', () => {
     await expect(w.authz.vm(alice, 'vm1', { read: true })).rejects.toMatchObject({ code: 'unavailable' });
     w.setDown(false);
     w.owner.delete('vm1');
-    await expect(w.authz.vm(alice, 'vm1', { read: true })).rejects.toThrow(/knows no VM vm1/);
+    await expect(w.authz.vm(alice, 'vm1', { read: true })).rejects.toThrow(/VM vm1 not found/);
     w.owner.set('vm1', 'alice');
     await expect(w.authz.vm(alice, 'vm1', { read: true })).resolves.toMatchObject({ id: 'vm1' });
   });

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import {
-  AgentDto, AssignmentBody, AssignmentDto, AssignmentParam, AuditDto, AuditQuery, BackupBody, DiscoveryReportDto, ErrorBody, Health, HostDto,
+  AgentDto, AssignmentBody, AssignmentDto, AssignmentParam, AuditDto, AuditQuery, BackupBody, DiscoveryReportDto, ErrorBody, Health, HealthDetail, HostDto,
   IdParam, JobDto, JobList, JobListQuery, LoginBody, LoginResponse, Me, PageQuery, PolicyCreateBody, PolicyDto, PolicyList, PolicyUpdateBody,
   RepositoryDto, RestorePointList, VmDetailDto, VmList, VmListQuery,
 } from './schemas.ts';
@@ -32,14 +32,15 @@ export interface RouteDoc {
 const items = <T extends z.ZodType>(t: T) => z.object({ items: z.array(t) });
 
 export const ROUTES: RouteDoc[] = [
-  { method: 'get', path: '/healthz', summary: 'Liveness and readiness (503 when degraded)', tag: 'system', auth: 'none', responses: { 200: Health, 503: Health } },
+  { method: 'get', path: '/healthz', summary: 'Liveness and readiness: ok, or degraded (503); why is GET /api/v1/health', tag: 'system', auth: 'none', responses: { 200: Health, 503: Health } },
+  { method: 'get', path: '/api/v1/health', summary: 'Health with its reasons: database, discovery, job counts, version (root admin)', tag: 'system', auth: 'admin', responses: { 200: HealthDetail } },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text format 0.0.4)', tag: 'system', auth: 'none', responses: { 200: 'text' } },
   { method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'system', auth: 'none', responses: { 200: null } },
   { method: 'post', path: '/api/v1/auth/login', summary: 'Sign in with CloudStack credentials (checked by CloudStack\'s login); rate-limited per client and username', tag: 'auth', auth: 'none', body: LoginBody, responses: { 200: LoginResponse, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody } },
   { method: 'get', path: '/api/v1/auth/me', summary: 'Who the token or API key stands for', tag: 'auth', auth: 'user', responses: { 200: Me } },
   { method: 'get', path: '/api/v1/vms', summary: 'VMs the caller may see', tag: 'vms', auth: 'user', query: VmListQuery, responses: { 200: VmList } },
   { method: 'post', path: '/api/v1/discovery', summary: 'Run discovery from CloudStack now (root admin)', tag: 'vms', auth: 'admin', responses: { 200: DiscoveryReportDto } },
-  { method: 'get', path: '/api/v1/vms/{id}', summary: 'One VM with its disks, policy and last job', tag: 'vms', auth: 'user', params: IdParam, responses: { 200: VmDetailDto, 403: ErrorBody, 404: ErrorBody } },
+  { method: 'get', path: '/api/v1/vms/{id}', summary: 'One VM with its disks, policy and last job (somebody else\'s VM is a 404, as a missing one)', tag: 'vms', auth: 'user', params: IdParam, responses: { 200: VmDetailDto, 404: ErrorBody } },
   { method: 'post', path: '/api/v1/vms/{id}/backups', summary: 'Back the VM up now (CloudStack takeBackup); 202 with the queued job', tag: 'vms', auth: 'user', params: IdParam, body: BackupBody, responses: { 202: JobDto, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody } },
   { method: 'get', path: '/api/v1/vms/{id}/restore-points', summary: 'The VM\'s restore points, newest first (CloudStack listRestorePoints)', tag: 'vms', auth: 'user', params: IdParam, query: PageQuery, responses: { 200: RestorePointList } },
   { method: 'get', path: '/api/v1/jobs', summary: 'Backup jobs of the VMs the caller may see, newest first', tag: 'jobs', auth: 'user', query: JobListQuery, responses: { 200: JobList } },

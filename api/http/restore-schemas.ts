@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { RESTORE_KINDS, RESTORE_STATUSES, type Restore } from '../../db/schema.ts';
 import type { RouteDoc } from './openapi.ts';
-import { ErrorBody, Id, IdParam, PageQuery } from './schemas.ts';
+import { ErrorBody, Id, IdParam, PageQuery, errorFor, type View } from './schemas.ts';
 
 const iso = z.iso.datetime();
 const nonNegInt = z.number().int().nonnegative();
@@ -51,7 +51,7 @@ const RestoreDiskDto = z.object({
   state: z.enum(['pending', 'running', 'uploaded', 'succeeded', 'failed', 'cancelled']),
   volumeId: z.string().nullable().meta({ description: 'in-place: the VM volume written; new-volume: the volume CloudStack created' }),
   attachedTo: z.string().nullable(),
-  agentJobId: z.string().nullable(),
+  agentJobId: z.string().nullable().optional(),
   contentSha256: z.string().nullable().meta({ description: 'the restored content\'s digest, as the agent verified it' }),
   bytesRead: nonNegInt.nullable(),
   error: z.string().nullable(),
@@ -64,7 +64,7 @@ export const RestoreDto = z.object({
   disks: z.array(RestoreDiskDto),
   volumeIds: z.array(z.string()).meta({ description: 'new-volume: the new CloudStack volumes' }),
   vmStopped: z.boolean(), vmStarted: z.boolean(), bytesSent: nonNegInt.nullable(),
-  hostId: z.string().nullable(), error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  hostId: z.string().nullable().optional(), error: z.object({ code: z.string(), message: z.string() }).nullable(),
   requestedBy: z.string().nullable(), createdAt: iso, startedAt: iso.nullable(), finishedAt: iso.nullable(),
 }).meta({ id: 'Restore' });
 
@@ -75,11 +75,14 @@ interface StoredDisk {
   outcome?: { contentSha256?: string; bytesRead?: number }; error?: string;
 }
 
-export function restoreDto(r: Restore): z.infer<typeof RestoreDto> {
+/** The restore as the view may see it (schemas.ts `View`: no host, agent job ids or raw error texts for tenants). */
+export function restoreDto(r: Restore, view: View): z.infer<typeof RestoreDto> {
   const res = (r.result ?? {}) as { disks?: StoredDisk[]; vmStopped?: boolean; vmStarted?: boolean; bytesSent?: number };
   const disks = (res.disks ?? []).map((x) => ({
-    target: x.target, state: x.state, volumeId: x.volumeId ?? null, attachedTo: x.attachedTo ?? null, agentJobId: x.agentJobId ?? null,
-    contentSha256: x.outcome?.contentSha256 ?? null, bytesRead: x.outcome?.bytesRead ?? null, error: x.error ?? null,
+    target: x.target, state: x.state, volumeId: x.volumeId ?? null, attachedTo: x.attachedTo ?? null,
+    ...(view === 'root' ? { agentJobId: x.agentJobId ?? null } : {}),
+    contentSha256: x.outcome?.contentSha256 ?? null, bytesRead: x.outcome?.bytesRead ?? null,
+    error: x.error ? (view === 'root' ? x.error : errorFor(view, 'failed', x.error)!.message) : null,
   }));
   const t = r.target as { pointId?: unknown };
   return {
@@ -87,7 +90,7 @@ export function restoreDto(r: Restore): z.infer<typeof RestoreDto> {
     status: r.status, progress: r.progress, target: r.target, disks,
     volumeIds: r.kind === 'new-volume' ? disks.map((x) => x.volumeId).filter((x): x is string => !!x) : [],
     vmStopped: res.vmStopped ?? false, vmStarted: res.vmStarted ?? false, bytesSent: res.bytesSent ?? null,
-    hostId: r.kvmHostId, error: r.errorCode || r.error ? { code: r.errorCode ?? 'failed', message: r.error ?? '' } : null,
+    ...(view === 'root' ? { hostId: r.kvmHostId } : {}), error: errorFor(view, r.errorCode, r.error),
     requestedBy: r.requestedBy, createdAt: r.createdAt.toISOString(), startedAt: r.startedAt?.toISOString() ?? null, finishedAt: r.finishedAt?.toISOString() ?? null,
   };
 }

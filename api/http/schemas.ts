@@ -3,6 +3,11 @@
  * The REST API's shapes, as zod schemas: what requests may carry (validated at the boundary) and
  * what responses hold (the OpenAPI document is generated from the same schemas, and tests parse
  * answers with them), plus the mappers from database rows to response objects.
+ *
+ * Mappers take the caller's `View`: root admins see everything; everybody else does not see
+ * where things run (host ids and names, libvirt instance names, volume paths, storage pool ids,
+ * agent job ids), and reads an agent's or CloudStack's error text only as its code and a
+ * sentence (those fields are left out of the object, hence optional in the schemas).
  */
 import { z } from 'zod';
 import {
@@ -11,6 +16,19 @@ import {
   type BackupJob, type CloudStackAgent, type CloudStackHost, type CloudStackVm, type Disk, type Policy, type PolicyAssignment,
   type Repository, type RestorePoint, type RestorePointDisk,
 } from '../../db/schema.ts';
+import type { Principal } from '../auth/principal.ts';
+import { hiddenText } from './errors.ts';
+
+/** What a caller may see of the infrastructure: `root` (root admins) or `tenant` (everybody else). */
+export type View = 'root' | 'tenant';
+export const viewOf = (p: Pick<Principal, 'role'>): View => (p.role === 'root-admin' ? 'root' : 'tenant');
+
+/** An error recorded from an agent or CloudStack, as the view may read it. */
+export function errorFor(view: View, code: string | null, message: string | null): { code: string; message: string } | null {
+  if (!code && !message) return null;
+  const c = code ?? 'failed';
+  return { code: c, message: view === 'root' ? message ?? '' : hiddenText(c) };
+}
 
 // ---- building blocks ----
 
@@ -65,12 +83,12 @@ export const VmListQuery = PageQuery.extend({
 
 export const DiskDto = z.object({
   id: z.string(), deviceId: nonNegInt, name: z.string(), type: z.string(), sizeBytes: nonNegInt,
-  kind: z.string().nullable(), path: z.string().nullable(), format: z.string().nullable(), poolId: z.string().nullable(), poolType: z.string().nullable(),
+  kind: z.string().nullable(), path: z.string().nullable().optional(), format: z.string().nullable(), poolId: z.string().nullable().optional(), poolType: z.string().nullable(),
 }).meta({ id: 'Disk' });
 
 export const VmDto = z.object({
-  id: z.string(), name: z.string(), displayName: z.string().nullable(), instanceName: z.string().nullable(), state: z.string(),
-  zoneId: z.string().nullable(), zoneName: z.string().nullable(), hostId: z.string().nullable(), hostName: z.string().nullable(),
+  id: z.string(), name: z.string(), displayName: z.string().nullable(), instanceName: z.string().nullable().optional(), state: z.string(),
+  zoneId: z.string().nullable(), zoneName: z.string().nullable(), hostId: z.string().nullable().optional(), hostName: z.string().nullable().optional(),
   account: z.string(), domainId: z.string(), domainPath: z.string().nullable(), serviceOffering: z.string().nullable(), template: z.string().nullable(),
   tags: z.array(z.object({ key: z.string(), value: z.string() })), lastSeenAt: iso, removedAt: isoOrNull,
 }).meta({ id: 'Vm' });
@@ -92,12 +110,12 @@ export const BackupBody = z.object({
 // ---- jobs ----
 
 export const JobDto = z.object({
-  id: z.string(), vmId: z.string(), vmName: z.string().nullable(), sourcePlatform: z.enum(SOURCE_PLATFORMS), hostId: z.string().nullable(),
+  id: z.string(), vmId: z.string(), vmName: z.string().nullable(), sourcePlatform: z.enum(SOURCE_PLATFORMS), hostId: z.string().nullable().optional(),
   requestedMode: z.enum(REQUESTED_MODES), type: z.enum(BACKUP_TYPES), typeReason: z.string(), trigger: z.enum(JOB_TRIGGERS),
   policyId: z.string().nullable(), repositoryId: z.string(), status: z.enum(JOB_STATUSES),
   progress: z.number().min(0).max(1), bytesTotal: nonNegInt.nullable(), bytesDone: nonNegInt, bytesWritten: nonNegInt, currentDisk: z.string().nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
-  agentJobId: z.string().nullable(), requestedBy: z.string().nullable(),
+  agentJobId: z.string().nullable().optional(), requestedBy: z.string().nullable(),
   queuedAt: iso, startedAt: isoOrNull, finishedAt: isoOrNull,
 }).meta({ id: 'Job' });
 
@@ -225,11 +243,15 @@ export const DiscoveryReportDto = z.object({
   changes: z.array(z.object({ id: z.string(), name: z.string(), kind: z.enum(['added', 'renamed', 'migrated', 'state', 'removed']), from: z.string().nullable().optional(), to: z.string().nullable().optional() })),
 }).meta({ id: 'DiscoveryReport' });
 
-export const Health = z.object({
+/** What anybody may ask (GET /healthz): ok or degraded, nothing more. */
+export const Health = z.object({ status: z.enum(['ok', 'degraded']) }).strict().meta({ id: 'Health' });
+
+/** Why (GET /api/v1/health, root admins). */
+export const HealthDetail = z.object({
   status: z.enum(['ok', 'degraded']), version: z.string(), database: z.enum(['ok', 'error']),
   discovery: z.object({ lastAt: isoOrNull, lastError: z.string().nullable() }),
   jobs: z.object({ queued: nonNegInt, running: nonNegInt }),
-}).meta({ id: 'Health' });
+}).meta({ id: 'HealthDetail' });
 
 export const IdParam = z.object({ id: Id });
 export const AssignmentParam = z.object({ id: Id, assignmentId: Id });
@@ -242,28 +264,30 @@ export const ChainState = z.enum(CHAIN_STATES);
 const d = (x: Date) => x.toISOString();
 const dn = (x: Date | null) => (x ? x.toISOString() : null);
 
-export function vmDto(v: CloudStackVm): z.infer<typeof VmDto> {
+export function vmDto(v: CloudStackVm, view: View): z.infer<typeof VmDto> {
   return {
-    id: v.id, name: v.name, displayName: v.displayName, instanceName: v.instanceName, state: v.state, zoneId: v.zoneId, zoneName: v.zoneName,
-    hostId: v.hostId, hostName: v.hostName, account: v.account, domainId: v.domainId, domainPath: v.domainPath,
+    id: v.id, name: v.name, displayName: v.displayName, state: v.state, zoneId: v.zoneId, zoneName: v.zoneName,
+    ...(view === 'root' ? { instanceName: v.instanceName, hostId: v.hostId, hostName: v.hostName } : {}),
+    account: v.account, domainId: v.domainId, domainPath: v.domainPath,
     serviceOffering: v.serviceOffering, template: v.template, tags: v.tags, lastSeenAt: d(v.lastSeenAt), removedAt: dn(v.removedAt),
   };
 }
 
-export function diskDto(x: Disk): z.infer<typeof DiskDto> {
+export function diskDto(x: Disk, view: View): z.infer<typeof DiskDto> {
   return {
-    id: x.id, deviceId: x.deviceId, name: x.name, type: x.type, sizeBytes: x.sizeBytes, kind: x.kind, path: x.path, format: x.format,
-    poolId: x.poolId, poolType: x.poolType,
+    id: x.id, deviceId: x.deviceId, name: x.name, type: x.type, sizeBytes: x.sizeBytes, kind: x.kind, format: x.format, poolType: x.poolType,
+    ...(view === 'root' ? { path: x.path, poolId: x.poolId } : {}),
   };
 }
 
-export function jobDto(j: BackupJob): z.infer<typeof JobDto> {
+export function jobDto(j: BackupJob, view: View): z.infer<typeof JobDto> {
   return {
-    id: j.id, vmId: j.platformVmId, vmName: j.vmName, sourcePlatform: j.sourcePlatform, hostId: j.kvmHostId, requestedMode: j.requestedMode,
+    id: j.id, vmId: j.platformVmId, vmName: j.vmName, sourcePlatform: j.sourcePlatform, requestedMode: j.requestedMode,
     type: j.type, typeReason: j.typeReason, trigger: j.trigger, policyId: j.policyId, repositoryId: j.repositoryId, status: j.status,
     progress: j.progress, bytesTotal: j.bytesTotal, bytesDone: j.bytesDone, bytesWritten: j.bytesWritten, currentDisk: j.currentDisk,
-    error: j.errorCode || j.error ? { code: j.errorCode ?? 'failed', message: j.error ?? '' } : null,
-    agentJobId: j.agentJobId, requestedBy: j.requestedBy, queuedAt: d(j.queuedAt), startedAt: dn(j.startedAt), finishedAt: dn(j.finishedAt),
+    error: errorFor(view, j.errorCode, j.error),
+    ...(view === 'root' ? { hostId: j.kvmHostId, agentJobId: j.agentJobId } : {}),
+    requestedBy: j.requestedBy, queuedAt: d(j.queuedAt), startedAt: dn(j.startedAt), finishedAt: dn(j.finishedAt),
   };
 }
 

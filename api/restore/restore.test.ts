@@ -147,17 +147,17 @@ describe('restore API', () => {
     expect(bad.status).toBe(404);
   });
 
-  it('who may: the VM\'s owner and admins; others 403; the attach target must be visible too; anonymous 401', async () => {
+  it('who may: the VM\'s owner and admins; others 404 (as a point that does not exist); the attach target must be visible too; anonymous 401', async () => {
     const { f: fx } = await world();
     const point = await backedUp(fx, 'web-1');
     for (const who of ['bob', 'carol']) {
       const r = await restore(fx, await fx.login(who), point.id, { mode: 'new-volume' });
-      expect(r.status, who).toBe(403);
+      expect(r.status, who).toBe(404);
       const dl = await fx.req('GET', `/api/v1/restore-points/${point.id}/download`, { token: await fx.login(who) });
-      expect(dl.status, who).toBe(403);
+      expect(dl.status, who).toBe(404);
     }
     const attach = await restore(fx, await fx.login('alice'), point.id, { mode: 'new-volume', attachToVmId: fx.vmId('bob-1') });
-    expect(attach.status).toBe(403);
+    expect(attach.status).toBe(404);
     expect((await fx.req('POST', `/api/v1/restore-points/${point.id}/restore`, { body: { mode: 'new-volume' } })).status).toBe(401);
     expect((await fx.store.audit.list({ action: 'restore.start' })).filter((a) => a.outcome === 'denied').length).toBe(3);
     const dadmin = await restore(fx, await fx.login('dadmin'), point.id, { mode: 'new-volume', disks: ['vda'] });
@@ -168,7 +168,7 @@ describe('restore API', () => {
     const bobs = await (await fx.req('GET', '/api/v1/restores', { token: await fx.login('bob') })).json() as { total: number };
     expect(mine.total).toBe(1);
     expect(bobs.total).toBe(0);
-    expect((await fx.req('GET', `/api/v1/restores/${dadmin.body.id}`, { token: await fx.login('carol') })).status).toBe(403);
+    expect((await fx.req('GET', `/api/v1/restores/${dadmin.body.id}`, { token: await fx.login('carol') })).status).toBe(404);
   });
 
   it('bad input: 400 naming the field; a disk the point does not have 404; an unknown point 404', async () => {

@@ -64,8 +64,8 @@ describe('retention, verification and import API', () => {
     expect(repo.points[5].reasons).toEqual(['kept by no rule']);
     expect(repo.points[2].mergedFrom).toEqual([ids[3], ids[4], ids[5]]);
     expect(repo.bytesFreedEstimate).toBeGreaterThan(0);
-    // someone else's VM: refused
-    expect((await f.req('GET', `/api/v1/vms/${vm}/retention/preview`, { token: carol })).status).toBe(403);
+    // someone else's VM: as if it did not exist
+    expect((await f.req('GET', `/api/v1/vms/${vm}/retention/preview`, { token: carol })).status).toBe(404);
   });
 
   it('apply: admins only; the agent prunes, the database follows in one go, the next backup builds on the re-rooted chain', async () => {
@@ -172,7 +172,7 @@ describe('retention, verification and import API', () => {
     const ok = await json(await f.req('POST', `/api/v1/restore-points/${second.id}/verify`, { token: alice, body: { restoreTest: true } }), 202, MaintenanceJobDto);
     expect((await f.cp.maintenance.settled(ok.id)).status).toBe('succeeded');
     expect(mem.otherRequests.at(-1)).toMatchObject({ kind: 'verify', req: { point: second.pointId, restoreTest: true, vmId: vm } });
-    expect((await f.req('POST', `/api/v1/restore-points/${second.id}/verify`, { token: carol, body: {} })).status).toBe(403);
+    expect((await f.req('POST', `/api/v1/restore-points/${second.id}/verify`, { token: carol, body: {} })).status).toBe(404);
 
     mem.corrupt(vm, newest.pointId);
     const bad = await json(await f.req('POST', `/api/v1/restore-points/${newest.id}/verify`, { token: admin, body: {} }), 202, MaintenanceJobDto);
@@ -191,7 +191,7 @@ describe('retention, verification and import API', () => {
     expect(one).toMatchObject({ id: newest.id, verificationStatus: 'failed' });
     expect(one.disks[0].target).toBe('vda');
     expect(one.verificationProblems).toEqual(listed[0].verificationProblems);
-    expect((await f.req('GET', `/api/v1/restore-points/${newest.id}`, { token: carol })).status).toBe(403);
+    expect((await f.req('GET', `/api/v1/restore-points/${newest.id}`, { token: carol })).status).toBe(404);
     const prot = await json(await f.req('GET', `/api/v1/vms/${vm}/protection`, { token: alice }), 200, ProtectionDto);
     expect(prot.verification).toMatchObject({ status: 'failed', verified: 1, failed: [{ id: newest.id }] });
     expect(prot.verification.lastJob).toMatchObject({ id: bad.id, status: 'failed' });

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MAINTENANCE_KINDS, MAINTENANCE_STATUSES, MAINTENANCE_TRIGGERS, SOURCE_PLATFORMS, type MaintenanceJob } from '../../db/schema.ts';
 import type { RouteDoc } from '../http/openapi.ts';
-import { ErrorBody, IdParam, RestorePointDto } from '../http/schemas.ts';
+import { ErrorBody, IdParam, RestorePointDto, errorFor, type View } from '../http/schemas.ts';
 
 const iso = z.string();
 const isoOrNull = z.string().nullable();
@@ -29,18 +29,19 @@ export const MaintenanceListQuery = z.object({
 export const MaintenanceJobDto = z.object({
   id: z.string(), kind: z.enum(MAINTENANCE_KINDS), trigger: z.enum(MAINTENANCE_TRIGGERS), status: z.enum(MAINTENANCE_STATUSES),
   repositoryId: z.string(), vmId: z.string().nullable(), restorePointId: z.string().nullable(), policyId: z.string().nullable(),
-  hostId: z.string().nullable(), agentJobId: z.string().nullable(),
+  hostId: z.string().nullable().optional(), agentJobId: z.string().nullable().optional(),
   request: z.record(z.string(), z.unknown()), result: z.record(z.string(), z.unknown()).nullable(),
   errorCode: z.string().nullable(), error: z.string().nullable(), requestedBy: z.string().nullable(),
   queuedAt: iso, startedAt: isoOrNull, finishedAt: isoOrNull,
 }).meta({ id: 'MaintenanceJob' });
 
-export function maintenanceJobDto(j: MaintenanceJob): z.infer<typeof MaintenanceJobDto> {
+/** The job as the view may see it (http/schemas.ts `View`: no host, agent job id or raw error text for tenants). */
+export function maintenanceJobDto(j: MaintenanceJob, view: View): z.infer<typeof MaintenanceJobDto> {
   const d = (x: Date | null) => (x ? x.toISOString() : null);
   return {
     id: j.id, kind: j.kind, trigger: j.trigger, status: j.status, repositoryId: j.repositoryId, vmId: j.platformVmId,
-    restorePointId: j.restorePointId, policyId: j.policyId, hostId: j.kvmHostId, agentJobId: j.agentJobId,
-    request: j.request, result: j.result, errorCode: j.errorCode, error: j.error, requestedBy: j.requestedBy,
+    restorePointId: j.restorePointId, policyId: j.policyId, ...(view === 'root' ? { hostId: j.kvmHostId, agentJobId: j.agentJobId } : {}),
+    request: j.request, result: j.result, errorCode: j.errorCode, error: errorFor(view, j.errorCode, j.error)?.message ?? null, requestedBy: j.requestedBy,
     queuedAt: j.queuedAt.toISOString(), startedAt: d(j.startedAt), finishedAt: d(j.finishedAt),
   };
 }

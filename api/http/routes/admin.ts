@@ -1,13 +1,15 @@
 /**
  * @layer entry
  * Root admins' view of the infrastructure: `POST /api/v1/discovery` (discovery now),
- * `GET /api/v1/hosts`, `/api/v1/agents`, `/api/v1/repositories` and `/api/v1/audit`.
+ * `GET /api/v1/hosts`, `/api/v1/agents`, `/api/v1/repositories`, `/api/v1/audit` and
+ * `/api/v1/health` (what /healthz says, with its reasons).
  */
 import { Hono } from 'hono';
 import type { RouteDeps } from '../deps.ts';
 import type { AppEnv } from '../env.ts';
 import { AuditQuery, agentDto, hostDto, repositoryDto } from '../schemas.ts';
 import { zQuery } from '../validate.ts';
+import { healthOf } from './service.ts';
 
 export function adminRoutes(d: RouteDeps) {
   const { store, authorizer, audit } = d;
@@ -16,6 +18,10 @@ export function adminRoutes(d: RouteDeps) {
       authorizer.admin(c.get('principal'), 'running discovery');
       const r = await audit.change(c, 'discovery.run', { type: 'cloudstack', id: null }, () => d.discovery.refresh(), (x) => ({ vms: x.vms, changes: x.changes.length }));
       return c.json({ ...r, changes: r.changes.map((x) => ({ ...x, from: x.from ?? null, to: x.to ?? null })) }, 200);
+    })
+    .get('/api/v1/health', async (c) => {
+      authorizer.admin(c.get('principal'), 'the health details');
+      return c.json(await healthOf(d), 200);
     })
     .get('/api/v1/hosts', async (c) => {
       authorizer.admin(c.get('principal'), 'the host list');

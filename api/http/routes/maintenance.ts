@@ -16,21 +16,23 @@
  */
 import { Hono } from 'hono';
 import { SOURCE_PLATFORMS } from '../../../db/schema.ts';
-import { AuthError } from '../../auth/errors.ts';
+import { NotVisibleError, visibleAs } from '../../auth/errors.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { MaintenanceError } from '../../retention/agent-job.ts';
 import { retentionPreview } from '../../retention/preview.ts';
 import { MaintenanceListQuery, maintenanceJobDto, VerifyPointBody } from '../../retention/schemas.ts';
 import type { RouteDeps } from '../deps.ts';
 import type { AppEnv, AppContext, AuditTarget } from '../env.ts';
-import { ApiError, notFound } from '../errors.ts';
-import { IdParam, pointDto } from '../schemas.ts';
+import { ApiError, notFound, rawError } from '../errors.ts';
+import { IdParam, pointDto, viewOf } from '../schemas.ts';
 import { zJson, zParam, zQuery } from '../validate.ts';
 
 function apiError(e: unknown): unknown {
   if (!(e instanceof MaintenanceError)) return e;
   const status = { no_agent: 503, notfound: 404, busy: 409, agent_failed: 502, rejected: 502, interrupted: 503 }[e.code];
-  return new ApiError(status, e.code === 'notfound' ? 'not_found' : e.code, e.message.replace(/^\[maintenance\] /, ''));
+  const message = e.message.replace(/^\[maintenance\] /, '');
+  if (e.code === 'agent_failed' || e.code === 'rejected') return rawError(status, e.code, message, e);
+  return new ApiError(status, e.code === 'notfound' ? 'not_found' : e.code, message);
 }
 
 export function maintenanceRoutes(deps: RouteDeps) {
@@ -50,8 +52,8 @@ export function maintenanceRoutes(deps: RouteDeps) {
     const job = await store.maintenance.get(id);
     if (!job) throw notFound(`no maintenance job ${id}`);
     if (p.role !== 'root-admin') {
-      if (!job.platformVmId) throw new AuthError('forbidden', 'repository jobs are for root admins');
-      await authorizer.vm(p, job.platformVmId);
+      if (!job.platformVmId) throw new NotVisibleError(`no maintenance job ${id}`, 'repository jobs are for root admins');
+      await visibleAs(authorizer.vm(p, job.platformVmId), `no maintenance job ${id}`);
     }
     return job;
   };
@@ -69,7 +71,7 @@ export function maintenanceRoutes(deps: RouteDeps) {
         authorizer.admin(p, 'applying retention');
         return runner().prune(id, { trigger: 'manual', requestedBy: p.username });
       }, (js) => ({ jobs: js.map((j) => j.id), remove: js.flatMap((j) => j.request.remove as string[]) }));
-      return c.json({ items: jobs.map(maintenanceJobDto) }, 202);
+      return c.json({ items: jobs.map((j) => maintenanceJobDto(j, viewOf(p))) }, 202);
     })
     .get('/api/v1/vms/:id/protection', zParam(IdParam), async (c) => {
       const { id } = c.req.valid('param');
@@ -90,16 +92,16 @@ export function maintenanceRoutes(deps: RouteDeps) {
           verified: points.filter((p) => p.verificationStatus === 'verified').length,
           failed: failed.map((p) => ({ id: p.id, pointId: p.pointId, verifiedAt: p.verifiedAt ? p.verifiedAt.toISOString() : null, problems: p.verificationProblems ?? [] })),
           unverified: points.filter((p) => p.verificationStatus === 'unverified').length,
-          lastJob: verifies[0] ? maintenanceJobDto(verifies[0]) : null,
+          lastJob: verifies[0] ? maintenanceJobDto(verifies[0], viewOf(c.get('principal'))) : null,
         },
-        retention: { lastJob: prunes[0] ? maintenanceJobDto(prunes[0]) : null },
+        retention: { lastJob: prunes[0] ? maintenanceJobDto(prunes[0], viewOf(c.get('principal'))) : null },
       }, 200);
     })
     .get('/api/v1/restore-points/:id', zParam(IdParam), async (c) => {
       const { id } = c.req.valid('param');
       const point = await store.points.get(id);
       if (!point || point.deletedAt) throw notFound(`no restore point ${id}`);
-      await mayUseVm(c.get('principal'), point.platformVmId);
+      await visibleAs(mayUseVm(c.get('principal'), point.platformVmId), `no restore point ${id}`);
       return c.json(pointDto(point, point.disks), 200);
     })
     .post('/api/v1/restore-points/:id/verify', zParam(IdParam), zJson(VerifyPointBody), async (c) => {
@@ -109,10 +111,10 @@ export function maintenanceRoutes(deps: RouteDeps) {
       const job = await change(c, 'restore-point.verify', { type: 'restore-point', id }, async () => {
         const point = await store.points.get(id);
         if (!point || point.deletedAt) throw new MaintenanceError('notfound', `no restore point ${id}`);
-        await mayUseVm(p, point.platformVmId);
+        await visibleAs(mayUseVm(p, point.platformVmId), `no restore point ${id}`);
         return runner().verify(id, { trigger: 'manual', requestedBy: p.username, restoreTest: body.restoreTest });
       }, (j) => ({ jobId: j.id, restoreTest: body.restoreTest }));
-      return c.json(maintenanceJobDto(job), 202);
+      return c.json(maintenanceJobDto(job, viewOf(p)), 202);
     })
     .get('/api/v1/maintenance-jobs', zQuery(MaintenanceListQuery), async (c) => {
       const q = c.req.valid('query');
@@ -121,10 +123,10 @@ export function maintenanceRoutes(deps: RouteDeps) {
       else authorizer.admin(p, 'the maintenance job list (give vmId= for one VM)');
       const filter = { vmId: q.vmId, kind: q.kind, status: q.status ? [q.status] : undefined };
       const [items, total] = await Promise.all([store.maintenance.list({ ...filter, limit: q.limit, offset: q.offset }), store.maintenance.count(filter)]);
-      return c.json({ items: items.map(maintenanceJobDto), total, limit: q.limit, offset: q.offset }, 200);
+      return c.json({ items: items.map((j) => maintenanceJobDto(j, viewOf(p))), total, limit: q.limit, offset: q.offset }, 200);
     })
     .get('/api/v1/maintenance-jobs/:id', zParam(IdParam), async (c) => {
-      return c.json(maintenanceJobDto(await visibleJob(c.get('principal'), c.req.valid('param').id)), 200);
+      return c.json(maintenanceJobDto(await visibleJob(c.get('principal'), c.req.valid('param').id), viewOf(c.get('principal'))), 200);
     })
     .get('/api/v1/repositories/:id/usage', zParam(IdParam), async (c) => {
       const { id } = c.req.valid('param');
@@ -151,6 +153,6 @@ export function maintenanceRoutes(deps: RouteDeps) {
         if (!(await store.repositories.get(id))) throw new MaintenanceError('notfound', `no repository ${id}`);
         return runner().importRepository(id, { trigger: 'manual', requestedBy: p.username });
       }, (j) => ({ jobId: j.id }));
-      return c.json(maintenanceJobDto(job), 202);
+      return c.json(maintenanceJobDto(job, viewOf(p)), 202);
     });
 }

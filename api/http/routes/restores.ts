@@ -12,6 +12,7 @@
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { visibleAs } from '../../auth/errors.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { startDownload } from '../../restore/download.ts';
 import { RestoreError } from '../../restore/errors.ts';
@@ -20,7 +21,7 @@ import type { RouteDeps } from '../deps.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { DownloadQuery, RestoreBody, RestoreListQuery, restoreDto } from '../restore-schemas.ts';
-import { IdParam } from '../schemas.ts';
+import { IdParam, viewOf } from '../schemas.ts';
 import { zJson, zParam, zQuery } from '../validate.ts';
 
 export function restoreRoutes(d: RouteDeps) {
@@ -35,14 +36,14 @@ export function restoreRoutes(d: RouteDeps) {
   async function visiblePoint(p: Principal, id: string) {
     const point = await store.points.get(id);
     if (!point || point.deletedAt) throw new RestoreError('notfound', `no restore point ${id}`);
-    if (p.role !== 'root-admin') await authorizer.vm(p, point.platformVmId);
+    if (p.role !== 'root-admin') await visibleAs(authorizer.vm(p, point.platformVmId), `no restore point ${id}`);
     return point;
   }
 
   async function visibleRestore(p: Principal, id: string) {
     const r = await store.restores.get(id);
     if (!r) throw new RestoreError('notfound', `no restore ${id}`);
-    if (p.role !== 'root-admin') await authorizer.vm(p, r.platformVmId);
+    if (p.role !== 'root-admin') await visibleAs(authorizer.vm(p, r.platformVmId), `no restore ${id}`);
     return r;
   }
 
@@ -56,7 +57,7 @@ export function restoreRoutes(d: RouteDeps) {
         if (body.attachToVmId) await authorizer.vm(p, body.attachToVmId);
         return runner().restores.start({ restorePointId: id, ...body, requestedBy: p.username });
       }, (x) => ({ restoreId: x.id, mode: body.mode, disks: (x.target as { disks?: unknown }).disks, ...(body.attachToVmId ? { attachToVmId: body.attachToVmId } : {}) }));
-      return c.json(restoreDto(r), 202);
+      return c.json(restoreDto(r, viewOf(p)), 202);
     })
     .get('/api/v1/restore-points/:id/download', zParam(IdParam), zQuery(DownloadQuery), async (c) => {
       const { id } = c.req.valid('param');
@@ -79,22 +80,23 @@ export function restoreRoutes(d: RouteDeps) {
       if (q.vmId) await authorizer.vm(p, q.vmId);
       const filter = { scope: await authorizer.scope(p), vmId: q.vmId, status: q.status };
       const [items, total] = await Promise.all([store.restores.list({ ...filter, limit: q.limit, offset: q.offset }), store.restores.count(filter)]);
-      return c.json({ items: items.map(restoreDto), total, limit: q.limit, offset: q.offset }, 200);
+      return c.json({ items: items.map((r) => restoreDto(r, viewOf(p))), total, limit: q.limit, offset: q.offset }, 200);
     })
-    .get('/api/v1/restores/:id', zParam(IdParam), async (c) => c.json(restoreDto(await visibleRestore(c.get('principal'), c.req.valid('param').id)), 200))
+    .get('/api/v1/restores/:id', zParam(IdParam), async (c) => c.json(restoreDto(await visibleRestore(c.get('principal'), c.req.valid('param').id), viewOf(c.get('principal'))), 200))
     .get('/api/v1/restores/:id/events', zParam(IdParam), async (c) => {
       const { id } = c.req.valid('param');
       await visibleRestore(c.get('principal'), id);
+      const view = viewOf(c.get('principal'));
       return streamSSE(c, async (stream) => {
         const queue: ReturnType<typeof restoreDto>[] = [];
         let wake = () => {};
-        const off = runner().restores.subscribe(id, (r) => { queue.push(restoreDto(r)); wake(); });
+        const off = runner().restores.subscribe(id, (r) => { queue.push(restoreDto(r, view)); wake(); });
         stream.onAbort(() => { off(); wake(); });
         try {
           const first = await store.restores.get(id);
           if (!first) return;
           let seq = 0;
-          let last = restoreDto(first);
+          let last = restoreDto(first, view);
           const send = (x: ReturnType<typeof restoreDto>) => stream.writeSSE({ event: 'restore', data: JSON.stringify(x), id: String(seq++) });
           await send(last);
           while (!isRestoreFinished(last.status) && !stream.aborted) {
@@ -119,6 +121,6 @@ export function restoreRoutes(d: RouteDeps) {
         await visibleRestore(p, id);
         return runner().restores.cancel(id);
       }, (x) => ({ status: x.status }));
-      return c.json(restoreDto(r), 202);
+      return c.json(restoreDto(r, viewOf(p)), 202);
     });
 }

@@ -8,7 +8,7 @@ import { effectiveAssignment } from '../../policy/assign.ts';
 import type { RouteDeps } from '../deps.ts';
 import type { AppEnv } from '../env.ts';
 import { notFound } from '../errors.ts';
-import { BackupBody, IdParam, PageQuery, VmListQuery, diskDto, jobDto, pointDto, vmDto } from '../schemas.ts';
+import { BackupBody, IdParam, PageQuery, VmListQuery, diskDto, jobDto, pointDto, viewOf, vmDto } from '../schemas.ts';
 import { zJson, zParam, zQuery } from '../validate.ts';
 
 export function vmRoutes(d: RouteDeps) {
@@ -19,7 +19,8 @@ export function vmRoutes(d: RouteDeps) {
       const scope = await authorizer.scope(c.get('principal'));
       const filter = { scope, search: q.search, hostId: q.hostId, zoneId: q.zoneId };
       const [items, total] = await Promise.all([store.vms.list({ ...filter, limit: q.limit, offset: q.offset }), store.vms.count(filter)]);
-      return c.json({ items: items.map(vmDto), total, limit: q.limit, offset: q.offset }, 200);
+      const view = viewOf(c.get('principal'));
+      return c.json({ items: items.map((v) => vmDto(v, view)), total, limit: q.limit, offset: q.offset }, 200);
     })
     .get('/api/v1/vms/:id', zParam(IdParam), async (c) => {
       const { id } = c.req.valid('param');
@@ -31,8 +32,9 @@ export function vmRoutes(d: RouteDeps) {
       ]);
       const a = effectiveAssignment({ id: vm.id, zoneId: vm.zoneId, domainId: vm.domainId, account: vm.account, tags: vm.tags }, assignments);
       const policy = a ? await store.policies.get(a.policyId) : undefined;
+      const view = viewOf(c.get('principal'));
       return c.json({
-        ...vmDto(vm), disks: disks.map(diskDto), restorePoints: points, lastJob: jobs[0] ? jobDto(jobs[0]) : null,
+        ...vmDto(vm, view), disks: disks.map((x) => diskDto(x, view)), restorePoints: points, lastJob: jobs[0] ? jobDto(jobs[0], view) : null,
         policy: policy && a ? { id: policy.id, name: policy.name, assignedBy: a.kind } : null,
       }, 200);
     })
@@ -44,7 +46,7 @@ export function vmRoutes(d: RouteDeps) {
         await authorizer.vm(p, id);
         return runner.enqueue({ vmId: id, requested: body.mode, quiesce: body.quiesce, trigger: 'manual', requestedBy: p.username });
       }, (j) => ({ jobId: j.id, type: j.type, mode: body.mode }));
-      return c.json(jobDto(job), 202);
+      return c.json(jobDto(job, viewOf(p)), 202);
     })
     .get('/api/v1/vms/:id/restore-points', zParam(IdParam), zQuery(PageQuery), async (c) => {
       const { id } = c.req.valid('param');
