@@ -51,7 +51,7 @@ describe('known_hosts', () => {
     ].join('\n'));
     expect(keysFor(kh, 'repo.example', 22).map((k) => k.type).sort()).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519']);
     expect(keysFor(kh, 'REPO.example', 2222).map((k) => [k.type, k.line])).toEqual([['ssh-rsa', 4]]);
-    expect(hostKeyAlgorithms(keysFor(kh, 'repo.example', 2222))).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+    expect(hostKeyAlgorithms(keysFor(kh, 'repo.example', 2222))).toEqual(['rsa-sha2-512', 'rsa-sha2-256']); // never ssh-rsa (SHA-1): issue 12 item 17
     expect(verifyHostKey(kh, '10.0.0.1', 22, ed.blob)).toMatchObject({ ok: true });
     expect(verifyHostKey(kh, 'repo.example', 22, ec.blob)).toMatchObject({ ok: true });
     expect(verifyHostKey(kh, 'repo.example', 22, other.blob)).toEqual({ ok: false, reason: 'mismatch' });

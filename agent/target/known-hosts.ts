@@ -29,14 +29,20 @@ export interface KnownHosts {
   entries: Entry[];
 }
 
-/** Key types ssh2 can verify, with the host key algorithms that present them. */
+/**
+ * Key types ssh2 can verify, with the host key algorithms that present them. An RSA key is
+ * only accepted with a SHA-2 signature (RFC 8332): the `ssh-rsa` algorithm (SHA-1) is never offered.
+ */
 const ALGORITHMS: Record<string, string[]> = {
   'ssh-ed25519': ['ssh-ed25519'],
   'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
   'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
   'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256'],
 };
+
+/** Every host key algorithm Sendense offers when nothing is pinned yet (no SHA-1). */
+export const HOST_KEY_ALGORITHMS: readonly string[] = [...new Set(Object.values(ALGORITHMS).flat())];
 
 /** The type string at the start of a key blob (uint32 length + name), or undefined. */
 function blobType(key: Buffer): string | undefined {
@@ -127,6 +133,11 @@ export function verifyHostKey(kh: KnownHosts, host: string, port: number, presen
 /** The fingerprint OpenSSH prints (`ssh-keygen -lf`): 'SHA256:' + unpadded base64. */
 export function fingerprint(key: Buffer): string {
   return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** The exact known_hosts line that pins `key` for `host:port` (what to append after checking it). */
+export function knownHostsLine(host: string, port: number, key: Buffer): string {
+  return `${knownHostName(host, port)} ${keyType(key)} ${key.toString('base64')}`;
 }
 
 /** The type named inside a presented key blob, for messages. */

@@ -3,8 +3,10 @@
  * One ssh2 connection to a repository host, shared by everything a SshTarget does:
  * - the host key is pinned from an OpenSSH known_hosts file (known-hosts.ts): an unknown host
  *   or another key fails with 'host-key' during the key exchange, before authentication and
- *   before any data is sent; the message says how to check and pin the key;
- * - key authentication from an identity file; AES-128-GCM preferred (the fast cipher);
+ *   before any data is sent; the message gives the fingerprint to check and the exact
+ *   known_hosts line for the key that was shown;
+ * - key authentication from an identity file; AES-128-GCM preferred (the fast cipher); nothing
+ *   that rests on SHA-1 is offered (no `ssh-rsa` host key algorithm, no sha1 kex or MAC);
  * - exec channels (at most MAX_EXEC at once: OpenSSH allows 10 sessions per connection) and one
  *   lazily opened SFTP session;
  * - a dropped connection ('close'/'error', or silence: nothing received for KEEPALIVE_MISSES+1
@@ -19,10 +21,16 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { abortable } from './guard.ts';
-import { fingerprint, hostKeyAlgorithms, keysFor, keyType, knownHostName, parseKnownHosts, verifyHostKey, type KnownHosts } from './known-hosts.ts';
+import {
+  fingerprint, HOST_KEY_ALGORITHMS, hostKeyAlgorithms, keysFor, keyType, knownHostName, knownHostsLine, parseKnownHosts, verifyHostKey, type KnownHosts,
+} from './known-hosts.ts';
 import { TargetError } from './port.ts';
 
 export const C = '[target] [ssh]';
+type Algorithms = NonNullable<ConnectConfig['algorithms']>;
+const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521',
+  'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512'] as Algorithms['kex'];
+const HMAC = ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'] as Algorithms['hmac'];
 const MAX_EXEC = 8;
 const KEEPALIVE_MISSES = 3;
 
@@ -64,8 +72,9 @@ function readConfigFile(file: string, what: string, code: 'config' | 'host-key')
 function hostKeyAdvice(name: string, host: string, port: number, file: string, presented: Buffer): string {
   const t = keyType(presented);
   const short = t.replace(/^ssh-|^ecdsa-sha2-nistp\d+$/, (m) => (m === 'ssh-' ? '' : 'ecdsa'));
-  return `Check the fingerprint on the repository host (ssh-keygen -lf /etc/ssh/ssh_host_${short}_key.pub must print ${fingerprint(presented)}), `
-    + `then pin it: ssh-keyscan -p ${port} -t ${short} ${host} >> ${file} (or remove a stale line first: ssh-keygen -R '${name}' -f ${file}).`;
+  return `Check the fingerprint on the repository host (ssh-keygen -lf /etc/ssh/ssh_host_${short}_key.pub must print ${fingerprint(presented)}); `
+    + `if it matches, pin exactly the key that was shown by adding this line to ${file} (after removing a stale one: ssh-keygen -R '${name}' -f ${file}):\n`
+    + `${knownHostsLine(host, port, presented)}`;
 }
 
 /**
@@ -157,7 +166,10 @@ export class SshConnection {
       algorithms: {
         cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'],
         compress: ['none'],
-        ...(pinned.length ? { serverHostKey: hostKeyAlgorithms(pinned) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } : {}),
+        // nothing with SHA-1: no ssh-rsa host key signatures, no sha1 key exchange or MAC
+        kex: KEX,
+        hmac: HMAC,
+        serverHostKey: (pinned.length ? hostKeyAlgorithms(pinned) : [...HOST_KEY_ALGORITHMS]) as Algorithms['serverHostKey'],
       },
       hostVerifier: (key: Buffer) => {
         const v = verifyHostKey(kh, o.host, o.port, key);

@@ -120,7 +120,7 @@ describe('SSH target failures', () => {
 
   describe('host key pinning', () => {
     /** A TCP relay that records the SSH message types the client sends in the clear. */
-    async function relay(target: RepoHost): Promise<{ port: number; types: () => number[][] }> {
+    async function relay(target: RepoHost): Promise<{ port: number; types: () => number[][]; kexinit: () => { kex: string[]; hostKey: string[]; mac: string[] } }> {
       const conns: Buffer[][] = [];
       const server = net.createServer((c) => {
         const seen: Buffer[] = [];
@@ -146,7 +146,19 @@ describe('SSH target failures', () => {
         }
         return out;
       });
-      return { port: (server.address() as net.AddressInfo).port, types };
+      /** the name-lists of the first connection's KEXINIT (sent in the clear): kex, host key, ciphers, MACs, … */
+      const kexinit = () => {
+        const all = Buffer.concat(conns[0]);
+        let p = all.indexOf('\r\n') + 2 + 4 + 1 + 1 + 16; // packet length, padding length, type 20, cookie
+        const lists: string[][] = [];
+        for (let i = 0; i < 10; i++) {
+          const n = all.readUInt32BE(p);
+          lists.push(all.toString('latin1', p + 4, p + 4 + n).split(','));
+          p += 4 + n;
+        }
+        return { kex: lists[0], hostKey: lists[1], mac: [...lists[4], ...lists[5]] };
+      };
+      return { port: (server.address() as net.AddressInfo).port, types, kexinit };
     }
 
     /** KEXINIT, KEX_ECDH_INIT, perhaps a DISCONNECT — never NEWKEYS: no authentication, no data. */
@@ -175,6 +187,25 @@ describe('SSH target failures', () => {
       expect(r.types()).toEqual([[20, 30, 21]]); // KEXINIT, KEX_ECDH_INIT, NEWKEYS
     });
 
+    it('nothing resting on SHA-1 is offered: no ssh-rsa host key algorithm, no sha1 kex or MAC (issue 12 item 17)', async () => {
+      for (const pin of ['none', 'rsa'] as const) {
+        const r = await relay(host);
+        const rsa = path.join(dir, 'rsa_key');
+        if (!existsSync(rsa)) await run('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsa]);
+        const rsaPub = readFileSync(`${rsa}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+        // a pinned RSA key: still only the SHA-2 signature algorithms for it
+        const kh = knownHosts(`sha1-${pin}`, pin === 'none' ? '' : `[127.0.0.1]:${r.port} ${rsaPub}\n`);
+        await openTarget(`ssh://${host.user}@127.0.0.1:${r.port}${host.root}`, { identityFile: host.identityFile, knownHostsFile: kh }).then((t) => t.close(), () => {});
+        const k = r.kexinit();
+        expect(k.hostKey.length, pin).toBeGreaterThan(0);
+        expect(k.hostKey, pin).not.toContain('ssh-rsa');
+        expect(k.hostKey.filter((a) => a.includes('sha1') || a === 'ssh-dss'), pin).toEqual([]);
+        expect(k.kex.filter((a) => a.includes('sha1')), pin).toEqual([]);
+        expect(k.mac.filter((a) => a.includes('sha1') || a.includes('md5')), pin).toEqual([]);
+        if (pin === 'rsa') expect(k.hostKey.sort()).toEqual(['rsa-sha2-256', 'rsa-sha2-512']);
+      }
+    });
+
     it('a wrong pinned key fails with host-key before anything past the key exchange is sent', async () => {
       const r = await relay(host);
       const other = path.join(dir, 'other_key');
@@ -185,7 +216,9 @@ describe('SSH target failures', () => {
       expect(err.message).toContain('HOST KEY MISMATCH');
       expect(err.message).toContain(fp(host.hostKeyPub)); // what the host offered
       expect(err.message).toContain(fp(otherPub)); // what was pinned
-      expect(err.message).toMatch(/ssh-keyscan -p \d+ -t ed25519 127\.0\.0\.1/);
+      // the exact line for the key that was shown, not an ssh-keyscan that would fetch whatever answers then
+      expect(err.message).toContain(`\n[127.0.0.1]:${r.port} ${host.hostKeyPub}`);
+      expect(err.message).not.toContain('ssh-keyscan');
       expectStoppedAtKeyExchange(r.types(), 1);
     });
 
@@ -196,10 +229,16 @@ describe('SSH target failures', () => {
       const err = await expectTargetError(openTarget(url, { identityFile: host.identityFile, knownHostsFile: kh }), 'host-key');
       expect(err.message).toContain(`[127.0.0.1]:${r.port} is not in ${kh}`);
       expect(err.message).toContain(fp(host.hostKeyPub));
+      const line = err.message.split('\n').pop()!;
+      expect(line).toBe(`[127.0.0.1]:${r.port} ${host.hostKeyPub}`);
+      expect(err.message).not.toContain('ssh-keyscan');
+      // pinning exactly that line lets the next connection in
+      writeFileSync(kh, `${line}\n`);
+      await (await openTarget(url, { identityFile: host.identityFile, knownHostsFile: kh })).close();
       const none = path.join(dir, 'no-such-known-hosts');
       const err2 = await expectTargetError(openTarget(url, { identityFile: host.identityFile, knownHostsFile: none }), 'host-key');
       expect(err2.message).toContain('does not exist');
-      expectStoppedAtKeyExchange(r.types(), 2);
+      expectStoppedAtKeyExchange(r.types().filter((_, i) => i !== 1), 2);
     });
 
     it('hashed known_hosts entries pin the key too', async () => {
