@@ -44,7 +44,7 @@ export class SdApp extends LitElement {
     nav a:hover { color: var(--sd-link); text-decoration: none; }
     nav a[aria-current='page'] { color: var(--sd-link); border-bottom-color: var(--sd-primary); }
     .who { margin-left: auto; display: flex; align-items: center; gap: 12px; white-space: nowrap; }
-    main { flex: 1; overflow: auto; padding: 24px; min-height: 0; }
+    main { flex: 1; overflow: auto; padding: 24px; min-height: 0; position: relative; }
     .overlay { position: fixed; inset: 0; background: rgba(0, 0, 0, 0.45); overflow: auto; z-index: 10; }
     @media (max-width: 720px) {
       header { flex-wrap: wrap; height: auto; gap: 8px; padding: 8px 12px; }
@@ -145,14 +145,14 @@ export class SdApp extends LitElement {
     const current = this.route.view === 'vm' ? 'vms' : this.route.view;
     return html`
       <header>
-        <span class="brand">${en.app.product} · ${en.app.title}</span>
+        <span class="brand" title=${en.app.title}>${en.app.product}</span>
         <nav aria-label=${en.app.navLabel}>
           ${TABS.filter((t) => !t.rootOnly || u.role === 'root-admin').map((t) => html`<a href=${href({ view: t.view })} aria-current=${t.view === current ? 'page' : 'false'}>${t.label}</a>`)}
         </nav>
         <span class="who"><span class="muted" data-testid="who">${fmt(en.app.signedInAs, { user: u.username, role: en.app.roles[u.role] ?? u.role })}</span>
           <button class="small" @click=${this.signOut}>${en.app.signOut}</button></span>
       </header>
-      <main ?inert=${this.expired}>${this.view()}</main>
+      <main tabindex="0" ?inert=${this.expired}>${this.view()}</main>
       ${this.expired ? html`<div class="overlay" role="dialog" aria-modal="true" aria-label=${en.signIn.title}>
         <sd-sign-in expired @signed-in=${(e: SignedInEvent) => this.accept(e.session, e.domain)} ${ref((el) => (el as SdSignIn | undefined)?.prefill(u.username, this.domain))}></sd-sign-in></div>` : nothing}
     `;

@@ -43,5 +43,7 @@ export function taskView<T>(task: Task<readonly unknown[], T>, complete: (v: T) 
     return html`<sd-state kind=${denied ? 'denied' : 'error'} message=${messageOf(e)} @retry=${() => void task.run()}></sd-state>`;
   }
   if (task.status === TaskStatus.COMPLETE) return complete(task.value as T);
+  // running again (a refresh): keep showing what was there, so dialogs and scroll positions stay
+  if (task.status === TaskStatus.PENDING && task.value !== undefined) return complete(task.value);
   return html`<sd-state kind="loading"></sd-state>`;
 }

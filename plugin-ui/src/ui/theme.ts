@@ -24,7 +24,7 @@ export const theme = css`
     --sd-error-bg: #fff2f0;
     --sd-success: #237804;
     --sd-success-bg: #f6ffed;
-    --sd-warning: #ad6800;
+    --sd-warning: #874d00;
     --sd-warning-bg: #fffbe6;
     --sd-shadow: 0 2px 8px rgba(0, 0, 0, 0.15);
     font-family: -apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans', sans-serif,

@@ -14,7 +14,7 @@ const COLOURS = ['#1890ff', '#52c41a', '#faad14', '#f5222d', '#722ed1', '#13c2c2
 
 export class SdUsageChart extends LitElement {
   static override styles = [theme, css`
-    :host { display: block; }
+    :host { display: block; position: relative; }
     .box { position: relative; height: 220px; max-width: 640px; }
     .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
   `];

@@ -146,10 +146,10 @@ export class SdVm extends ViewBase {
             <td class="row"><button class="small" @click=${() => this.verify(p)}>${v.verify}</button>
               <button class="small" @click=${() => this.renderRoot.querySelector<SdRestoreDialog>('sd-restore-dialog')?.open(vm, p)}>${v.restore}</button></td>
           </tr>`)}</tbody></table></div></div>` : nothing}
-        ${this.retention()}
-        <sd-backup-dialog @backup-finished=${() => void this.data.run()}></sd-backup-dialog>
-        <sd-restore-dialog></sd-restore-dialog>`;
-    })}`;
+        ${this.retention()}`;
+    })}
+    <sd-backup-dialog @backup-finished=${() => void this.data.run()}></sd-backup-dialog>
+    <sd-restore-dialog></sd-restore-dialog>`;
   }
 }
 customElements.define('sd-vm', SdVm);

@@ -36,6 +36,11 @@ export class SdVms extends ViewBase {
     this.typed = undefined;
   }
 
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    clearTimeout(this.debounce);
+  }
+
   private get page() { return Math.max(1, Number(this.query.page) || 1); }
   private get search() { return this.query.search ?? ''; }
 

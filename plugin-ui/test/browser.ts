@@ -1,0 +1,117 @@
+/**
+ * The plug-in's browser test kit: builds the plug-in with Vite into a folder of the test's own,
+ * serves it at /plugin/ in front of a control plane's fetch handler (another origin than the host
+ * page), serves a CloudStack-like host page (left menu, the plug-in in a 90vh iframe), launches
+ * Debian's Chromium through playwright-core (missing Chromium fails, it never skips), runs
+ * axe-core inside the plug-in's frame, and writes screenshots to test/artifacts/screenshots/.
+ */
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { build } from 'vite';
+import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import axe from 'axe-core';
+import { pluginStatic } from '../../api/http/plugin-static.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+export const SCREENSHOTS = path.join(ROOT, 'test', 'artifacts', 'screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+
+/** builds the plug-in into a fresh folder (each test file its own: files run in parallel) */
+export async function buildPlugin(): Promise<string> {
+  const outDir = path.join(mkdtempSync(path.join(tmpdir(), 'sendense-plugin-build-')), 'dist');
+  await build({ configFile: path.join(ROOT, 'plugin-ui', 'vite.config.ts'), build: { outDir, emptyOutDir: true, sourcemap: false }, logLevel: 'error' });
+  return outDir;
+}
+
+export interface Served { url: string; close(): Promise<void> }
+
+function listen(server: ServerType): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    (server as Server).listen(0, '127.0.0.1', () => resolve(((server as Server).address() as AddressInfo).port));
+  });
+}
+
+/** the plug-in at /plugin/ and the control plane's API behind it, on 127.0.0.1 */
+export async function servePlugin(dist: string, apiFetch: (req: Request) => Response | Promise<Response>): Promise<Served> {
+  const app = new Hono().route('/', pluginStatic(dist)).all('*', (c) => apiFetch(c.req.raw));
+  const server = createAdaptorServer({ fetch: app.fetch });
+  const port = await listen(server);
+  return { url: `http://127.0.0.1:${port}`, close: () => closeServer(server as Server) };
+}
+
+function closeServer(s: Server): Promise<void> {
+  return new Promise((r) => { s.close(() => r()); s.closeAllConnections(); });
+}
+
+/** a CloudStack-4.2x-like page on http://localhost:PORT: its left menu, and the plug-in route as CloudStack renders it */
+export async function serveHost(pluginUrl: string): Promise<Served> {
+  const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>CloudStack</title><meta name="color-scheme" content="light dark">
+<style>
+  body { margin: 0; font: 14px -apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif; display: flex; height: 100vh; overflow: hidden; }
+  aside { width: 256px; background: #001529; color: rgba(255,255,255,.65); flex: none; }
+  aside .logo { height: 64px; display: flex; align-items: center; padding: 0 24px; color: #fff; font-size: 18px; }
+  aside a { display: block; padding: 0 24px; line-height: 40px; color: inherit; text-decoration: none; }
+  aside a.on { background: #1890ff; color: #fff; }
+  .right { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+  .top { height: 64px; background: #fff; box-shadow: 0 1px 4px rgba(0,21,41,.08); flex: none; }
+  .content { flex: 1; overflow: auto; padding: 24px; background: #f0f2f5; }
+  @media (prefers-color-scheme: dark) { .top { background: #141414; } .content { background: #000; } }
+</style></head><body>
+<aside><div class="logo">CloudStack</div><a href="#">Dashboard</a><a href="#">Compute</a><a href="#">Storage</a><a href="#">Network</a>
+<a class="on" href="#/plugins/VM%20protection">VM protection</a><a href="#">Accounts</a><a href="#">Infrastructure</a></aside>
+<div class="right"><div class="top"></div><div class="content"><iframe src="${pluginUrl}" title="VM protection" style="height:90vh;width:100%;border:none"></iframe></div></div>
+</body></html>`;
+  const server = createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }); res.end(page); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://localhost:${port}/`, close: () => closeServer(server) };
+}
+
+export async function launch(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`[plugin-ui test] ${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); browser tests never skip`);
+  // playwright gives every launch a fresh profile (--user-data-dir in a new temp folder) itself
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
+
+export async function newContext(browser: Browser, colorScheme: 'light' | 'dark' = 'light'): Promise<BrowserContext> {
+  return browser.newContext({ viewport: { width: 1280, height: 720 }, colorScheme, acceptDownloads: true });
+}
+
+/** the plug-in's frame inside the host page */
+export async function pluginFrame(page: Page, pluginOrigin: string): Promise<Frame> {
+  for (let i = 0; i < 100; i++) {
+    const f = page.frames().find((x) => x.url().startsWith(pluginOrigin));
+    if (f) { await f.waitForLoadState('domcontentloaded'); return f; }
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`[plugin-ui test] no frame from ${pluginOrigin} in ${page.url()}`);
+}
+
+export interface AxeViolation { id: string; impact: string | null; help: string; nodes: string[] }
+
+/** axe-core inside the frame (its shadow roots included): serious and critical violations */
+export async function seriousViolations(frame: Frame): Promise<AxeViolation[]> {
+  await frame.evaluate(axe.source);
+  const result = await frame.evaluate(async () => {
+    const r = await (globalThis as unknown as { axe: typeof axe }).axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact ?? null, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => String(n.target)) }));
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
