@@ -12,6 +12,7 @@ Usage:
   sendense demo                                  run the demo on embedded defaults
   sendense cs COMMAND key=value … [--endpoint URL] [--api-key K] [--secret-key S]
   sendense cloudstack-sim --port P [--state FILE]
+  sendense import vmware PATH --repo TARGET [--vm-id UUID] [--mode auto|full] [--json]   an .ova/.ovf/.vmx export as a restore point
   sendense --help | --version
 `;
 
@@ -25,3 +26,4 @@ registerCommand('serve', async () => (await import('./serve.ts')).serveCommand);
 
 registerCommand('cs', async () => (await import('./cs.ts')).csCommand);
 registerCommand('cloudstack-sim', async () => (await import('./cloudstack-sim.ts')).cloudstackSimCommand);
+registerCommand('import', async () => (await import('./import.ts')).importCommand);
