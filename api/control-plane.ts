@@ -15,7 +15,7 @@ import type { AgentGateway } from './agents/port.ts';
 import { checkAgents } from './agents/heartbeat.ts';
 import { Authorizer } from './auth/authorize.ts';
 import { Identity } from './auth/identity.ts';
-import type { CloudStackLogin } from './auth/port.ts';
+import type { CloudStackLogin, CloudStackSessionCheck } from './auth/port.ts';
 import { TokenSigner } from './auth/token.ts';
 import { CloudStackClient, type ApiKeys } from './cloudstack/client.ts';
 import type { HttpFetch } from './cloudstack/port.ts';
@@ -99,14 +99,22 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const login: CloudStackLogin = async (req) => {
     const client = await CloudStackClient.login({ ...csOpts, username: req.username, password: req.password, domain: req.domain, domainid: req.domainId });
     const s = client.session!;
+    const tf = s.twoFactor;
     return {
       userid: s.userid, username: s.username ?? req.username, account: s.account ?? '', domainid: s.domainid ?? '', accountType: s.accountType,
+      twoFactor: tf?.enabled && !tf.verified ? { provider: tf.provider, issuer: tf.issuer } : undefined,
+      verifyTwoFactor: async (code) => { await client.call('validateUserTwoFactorAuthenticationCode', { codefor2fa: code }, { method: 'POST' }); },
       logout: () => client.logout(),
     };
   };
+  // single sign-on: the browser's CloudStack session forwarded on listUsers (its own account's users)
+  const sessionCheck: CloudStackSessionCheck = async ({ jsessionid, sessionkey, signal }) => {
+    const client = new CloudStackClient({ ...csOpts, credentials: { session: { sessionkey, cookies: { JSESSIONID: jsessionid }, userid: '' } }, retry: { retries: 0, baseMs: 0, maxMs: 0 } });
+    return client.listUsers({}, { signal });
+  };
 
   const identity = new Identity({
-    cs, login, tokens: new TokenSigner({ secret: opts.tokenSecret, ttlMs: opts.tokenTtlMs, clock: () => clock().getTime() }),
+    cs, login, sessionCheck, tokens: new TokenSigner({ secret: opts.tokenSecret, ttlMs: opts.tokenTtlMs, clock: () => clock().getTime() }),
     loginLimit: opts.loginLimit, keyCacheMs: opts.apiKeyCacheMs, clock: () => clock().getTime(),
   });
   const authorizer = new Authorizer({ cs, clock: () => clock().getTime() });

@@ -20,6 +20,8 @@ export interface Principal {
   role: Role;
   /** how the request proved it: a Sendense token from a login, or a CloudStack API key signature */
   via: 'token' | 'apikey';
+  /** the token's id (via 'token'): sign-out revokes it */
+  tokenId?: string;
 }
 
 /** From getUser/listUsers `roletype`. */

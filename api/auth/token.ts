@@ -1,9 +1,11 @@
 /**
  * @layer logic
  * Sendense session tokens: `s1.<payload>.<mac>`, the payload base64url JSON of the principal
- * with issue and expiry times, the MAC an HMAC-SHA256 of `s1.<payload>` under the server's
- * secret (base64url). Short-lived (default one hour); nothing is stored server-side, so a token
- * cannot be revoked before it expires — keep the lifetime short. node:crypto is computation here.
+ * with issue and expiry times and a random id (`jti`), the MAC an HMAC-SHA256 of `s1.<payload>`
+ * under the server's secret (base64url). Short-lived (default one hour). A valid token is still
+ * checked against the revocation list (sign-out, admin revoke: revocations.ts) and, at least
+ * every 5 minutes, against CloudStack's user, account and domain state (identity.ts).
+ * node:crypto is computation here.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Principal, Role } from './principal.ts';
@@ -33,6 +35,12 @@ export interface TokenSignerOptions {
 
 export class TokenError extends Error {
   override name = 'TokenError';
+  /** the token was good but its time is up (the UI signs in again, keeping what was typed) */
+  readonly expired: boolean;
+  constructor(message: string, options?: { cause?: unknown; expired?: boolean }) {
+    super(message, options);
+    this.expired = options?.expired ?? false;
+  }
 }
 
 export class TokenSigner {
@@ -47,18 +55,20 @@ export class TokenSigner {
     this.clock = opts.clock ?? Date.now;
   }
 
-  issue(p: Omit<Principal, 'via'>): { token: string; expiresAt: Date } {
+  /** A token for the principal, valid for `ttlMs` (default and at most the signer's lifetime). */
+  issue(p: Omit<Principal, 'via'>, ttlMs?: number): { token: string; expiresAt: Date; tokenId: string } {
     const iat = this.clock();
+    const ttl = Math.min(ttlMs ?? this.ttlMs, this.ttlMs);
     const payload: Payload = {
       uid: p.userId, un: p.username, acc: p.account, ...(p.accountId ? { accid: p.accountId } : {}), did: p.domainId, role: p.role,
-      iat, exp: iat + this.ttlMs, jti: randomBytes(9).toString('base64url'),
+      iat, exp: iat + ttl, jti: randomBytes(9).toString('base64url'),
     };
     const body = `${PREFIX}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    return { token: `${body}.${this.mac(body)}`, expiresAt: new Date(payload.exp) };
+    return { token: `${body}.${this.mac(body)}`, expiresAt: new Date(payload.exp), tokenId: payload.jti };
   }
 
   /** The principal of a valid, unexpired token; a TokenError saying what is wrong otherwise. */
-  verify(token: string): Principal & { expiresAt: Date } {
+  verify(token: string): Principal & { expiresAt: Date; issuedAt: number; tokenId: string } {
     const parts = token.split('.');
     if (parts.length !== 3 || parts[0] !== PREFIX) throw new TokenError('[auth] not a Sendense token');
     const body = `${parts[0]}.${parts[1]}`;
@@ -68,9 +78,10 @@ export class TokenSigner {
     let p: Payload;
     try { p = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as Payload; } catch (e) { throw new TokenError('[auth] token payload is not JSON', { cause: e }); }
     if (typeof p.exp !== 'number' || typeof p.uid !== 'string' || typeof p.did !== 'string' || !ROLES.includes(p.role)) throw new TokenError('[auth] token payload is incomplete');
-    if (p.exp <= this.clock()) throw new TokenError(`[auth] token expired at ${new Date(p.exp).toISOString()}: sign in again`);
+    if (p.exp <= this.clock()) throw new TokenError(`[auth] token expired at ${new Date(p.exp).toISOString()}: sign in again`, { expired: true });
     return {
       userId: p.uid, username: p.un, account: p.acc, accountId: p.accid, domainId: p.did, role: p.role, via: 'token', expiresAt: new Date(p.exp),
+      issuedAt: typeof p.iat === 'number' ? p.iat : 0, tokenId: String(p.jti ?? ''),
     };
   }
 

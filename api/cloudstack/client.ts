@@ -40,6 +40,8 @@ export interface Session {
   domainid?: string;
   /** account type: 0 user, 1 root admin, 2 domain admin */
   accountType?: number;
+  /** login's is2faenabled / is2faverified / providerfor2fa / issuerfor2fa */
+  twoFactor?: { enabled: boolean; verified: boolean; provider?: string; issuer?: string };
 }
 
 export type Credentials = ApiKeys | { session: Session };
@@ -164,6 +166,11 @@ export class CloudStackClient implements CloudStackApi {
       account: login.account,
       domainid: login.domainid,
       accountType: login.type,
+      twoFactor: {
+        enabled: String(login.is2faenabled) === 'true', verified: String(login.is2faverified ?? 'true') === 'true',
+        provider: typeof login.providerfor2fa === 'string' ? login.providerfor2fa : undefined,
+        issuer: typeof login.issuerfor2fa === 'string' ? login.issuerfor2fa : undefined,
+      },
     };
     return new CloudStackClient({ ...opts, credentials: { session } });
   }

@@ -19,7 +19,10 @@
  * onError, on-error.ts); every change and every refused change is in the audit log (audit.ts).
  */
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { authenticate } from './authenticate.ts';
+import { ApiError, errorBody } from './errors.ts';
+import { loginLimit } from './login-limit.ts';
 import { routeDeps, type AppDeps } from './deps.ts';
 import type { AppEnv } from './env.ts';
 import { onError, onNotFound } from './on-error.ts';
@@ -42,7 +45,13 @@ export function createApp(deps: AppDeps) {
   app.onError(onError(d.log));
   app.notFound(onNotFound);
   app.use('*', requestMetrics(d.metrics));
-  app.use('/api/v1/*', authenticate({ identity: d.identity, open: ['/api/v1/auth/login'], guard: d.signedRequests, addressOf: d.addressOf }));
+  // before anything reads a body, sign-in included: an anonymous 400 MiB body is refused unread
+  app.use('*', bodyLimit({
+    maxSize: d.maxBodyBytes,
+    onError: (c) => c.json(errorBody(new ApiError(413, 'payload_too_large', `request bodies are limited to ${d.maxBodyBytes} bytes`)), 413, { connection: 'close' }),
+  }));
+  app.use('/api/v1/auth/login', loginLimit({ ...d.limits?.login, addressOf: d.addressOf, clock: () => d.clock().getTime() }));
+  app.use('/api/v1/*', authenticate({ identity: d.identity, open: ['/api/v1/auth/login', '/api/v1/auth/sso'], guard: d.signedRequests, addressOf: d.addressOf }));
 
   return app
     .route('/', serviceRoutes(d))

@@ -34,7 +34,7 @@ export function authenticate(o: AuthenticateOptions): MiddlewareHandler<AppEnv> 
     if (auth) {
       const m = /^Bearer\s+(\S+)$/i.exec(auth);
       if (!m) throw new AuthError('unauthenticated', 'Authorization must be "Bearer <token>"');
-      principal = o.identity.fromToken(m[1]);
+      principal = await o.identity.fromToken(m[1]);
     } else if (hasSignature(url.searchParams)) {
       const reads = c.req.method === 'GET' || c.req.method === 'HEAD';
       const body = reads ? undefined : await c.req.text();
