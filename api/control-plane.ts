@@ -50,6 +50,8 @@ export interface ControlPlaneOptions {
   progressWriteMs?: number;
   clock?: () => Date;
   clientAddress?: (c: Context) => string;
+  /** CloudStack UI origins that may frame the plug-in and call the API (CSP frame-ancestors, CORS) */
+  uiOrigins?: readonly string[];
   version?: string;
   log?: (msg: string) => void;
 }
@@ -129,7 +131,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     await verifyTick({ store, maintenance, log }, now);
   };
   const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log });
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, clock, log });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
   const timers: Cron[] = [];
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {

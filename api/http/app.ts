@@ -21,6 +21,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { authenticate } from './authenticate.ts';
+import { framing, type FramingOptions } from './framing.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { loginLimit } from './login-limit.ts';
 import { routeDeps, type AppDeps } from './deps.ts';
@@ -39,12 +40,14 @@ import { vmRoutes } from './routes/vms.ts';
 export type { AppDeps } from './deps.ts';
 export type { AppEnv } from './env.ts';
 
-export function createApp(deps: AppDeps) {
+export function createApp(deps: AppDeps & { framing?: FramingOptions }) {
   const d = routeDeps(deps);
   const app = new Hono<AppEnv>();
   app.onError(onError(d.log));
   app.notFound(onNotFound);
   app.use('*', requestMetrics(d.metrics));
+  // who may frame the plug-in and call the API from a browser: the configured CloudStack UI origins
+  app.use('*', framing(deps.framing ?? { uiOrigins: [] }));
   // before anything reads a body, sign-in included: an anonymous 400 MiB body is refused unread
   app.use('*', bodyLimit({
     maxSize: d.maxBodyBytes,
