@@ -22,7 +22,9 @@ export function backupXml(socketPath: string, allDisks: readonly string[], disks
 
 export interface RunningBackup {
   socketPath?: string;
-  disks: { disk: string; exportName: string; exportBitmap?: string; scratch?: string }[];
+  disks: { disk: string; exportName: string; exportBitmap?: string; scratch?: string; incremental?: string }[];
+  /** 'pull' or 'push' (libvirt's default, when the attribute is absent, is push) */
+  mode?: string;
 }
 
 export function parseBackupXml(xml: string): RunningBackup {
@@ -37,7 +39,8 @@ export function parseBackupXml(xml: string): RunningBackup {
         exportName: d.attrs.exportname ?? d.attrs.name ?? '',
         ...(d.attrs.exportbitmap ? { exportBitmap: d.attrs.exportbitmap } : {}),
         ...(scratch ? { scratch } : {}),
+        ...(d.attrs.incremental ? { incremental: d.attrs.incremental } : {}),
       };
     });
-  return { ...(server?.attrs.socket ? { socketPath: server.attrs.socket } : {}), disks };
+  return { ...(server?.attrs.socket ? { socketPath: server.attrs.socket } : {}), ...(b.attrs.mode ? { mode: b.attrs.mode } : {}), disks };
 }

@@ -5,6 +5,7 @@
  * persistent, qcow2/raw disks), writes into them as a guest would, kills QEMU, and reads an
  * export's meta context map (memory: the export's BlockSource; libvirt: nbdinfo --map).
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_ALLOCATION, DIRTY, type Extent } from '../blocksource/port.ts';
 import { HypervisorError, type BackupExport, type Hypervisor, type HypervisorErrorCode } from './port.ts';
@@ -51,6 +52,11 @@ export interface HypervisorFixture {
   map(exp: { uri: string; socketPath: string; exportName: string }, context: string): Promise<Extent[]>;
   /** a bitmap created behind Sendense's back (CloudStack's own), on a stopped image */
   foreignBitmap(image: string, name: string): Promise<void>;
+  /**
+   * starts a domain job on a running VM that is not Sendense's (libvirt: another tool's pull
+   * backup on its own socket); resolves with a function that ends it
+   */
+  foreignJob(vm: FixtureVm): Promise<() => Promise<void>>;
   cleanup(): Promise<void>;
 }
 
@@ -85,9 +91,10 @@ export function hypervisorContract(name: string, makeFixture: () => Promise<Hype
     beforeAll(async () => { fx = await makeFixture(); hv = fx.hv; });
     afterAll(async () => { await fx?.cleanup(); });
 
+    // Sendense's layout: the export socket in a `job-<8 hex>` folder (that is how its jobs are recognised)
     const job = (label: string) => {
       const d = fx.dir(label);
-      return { socketPath: `${d}/nbd/backup.sock`, scratchDir: `${d}/scratch` };
+      return { socketPath: `${d}/job-${randomBytes(4).toString('hex')}/nbd.sock`, scratchDir: `${d}/scratch` };
     };
     const full = async (vmName: string, cp: string, targets: string[], label: string, cpDisks = targets): Promise<BackupExport> =>
       hv.beginBackup(vmName, { disks: targets.map((target) => ({ target })), checkpoint: { name: cp, disks: cpDisks }, ...job(label) });
@@ -154,6 +161,28 @@ export function hypervisorContract(name: string, makeFixture: () => Promise<Hype
       expect(await again.jobActive(vm.name)).toBe(false);
       expect(fx.exists(j.socketPath)).toBe(false);
       expect(fx.list(j.scratchDir)).toEqual([]);
+      await hv.abortJob(vm.name);
+    });
+
+    it("another party's domain job is never aborted: 'busy: <job>', the job keeps running (issue 12 item 3)", async () => {
+      const vm = await fx.vm({ transient: true, disks: [{ size: 4 * MiB }] });
+      const stop = await fx.foreignJob(vm);
+      try {
+        for (const agent of [hv, fx.restartedAgent()]) {
+          expect(await agent.jobActive(vm.name)).toBe(true);
+          const e = await rejectsWith(agent.abortJob(vm.name), 'job-active');
+          expect(e.message).toMatch(/busy: Backup \(pull, socket .*: not Sendense's\)|busy: Backup \(not Sendense's\)/);
+          expect(e.message).toMatch(/Sendense leaves it alone/);
+          expect(await agent.jobActive(vm.name)).toBe(true);
+          await rejectsWith(agent.beginBackup(vm.name, { disks: [{ target: 'vda' }], ...job('busy') }), 'job-active');
+          expect(await agent.jobActive(vm.name)).toBe(true);
+        }
+      } finally {
+        await stop();
+      }
+      expect(await hv.jobActive(vm.name)).toBe(false);
+      const j = job('after');
+      await hv.beginBackup(vm.name, { disks: [{ target: 'vda' }], ...j });
       await hv.abortJob(vm.name);
     });
 

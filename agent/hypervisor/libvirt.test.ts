@@ -3,7 +3,7 @@
  * transient and persistent domains, qcow2 and raw disks, guest-like writes through HMP qemu-io,
  * QEMU killed with SIGKILL, dirty maps read for real with `nbdinfo --map`.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../system/run.ts';
 import { createLabVm, type LabVm } from '../../test/lab/vm.ts';
@@ -13,6 +13,8 @@ import { isAlive, waitFor } from '../../test/lab/proc.ts';
 import type { Extent } from '../blocksource/port.ts';
 import { hypervisorContract, type FixtureVm, type HypervisorFixture } from './contract.ts';
 import { LibvirtHypervisor } from './libvirt.ts';
+import { backupXml } from './backup-xml.ts';
+import { ensureQemuWritableDir, qemuConfOwner } from './qemu-owner.ts';
 
 hypervisorContract('libvirt', async (): Promise<HypervisorFixture> => {
   const hv = new LibvirtHypervisor();
@@ -54,6 +56,15 @@ hypervisorContract('libvirt', async (): Promise<HypervisorFixture> => {
     },
     async foreignBitmap(image, name) {
       await run('qemu-img', ['bitmap', '--add', image, name]);
+    },
+    // another tool's pull backup (as virtnbdbackup would start one), on a socket of its own
+    async foreignJob(vm) {
+      const d = path.join(base, `other-tool-${++n}`);
+      ensureQemuWritableDir(d, qemuConfOwner());
+      const xml = path.join(d, 'backup.xml');
+      writeFileSync(xml, backupXml(path.join(d, 'backup.sock'), vm.disks.map((x) => x.target), [{ target: vm.disks[0].target }], new Map([[vm.disks[0].target, path.join(d, 'scratch.qcow2')]])));
+      await virsh(['backup-begin', vm.uuid, xml]);
+      return async () => { await virsh(['domjobabort', vm.uuid]).catch(() => ''); await waitFor('the other job to end', async () => /Job type:\s+None/.test(await virsh(['domjobinfo', vm.uuid])), 10_000); };
     },
     async cleanup() {
       for (const vm of vms) await vm.remove().catch(() => {});

@@ -11,6 +11,8 @@
  * - libvirt reports a missing and an inconsistent bitmap alike ("missing or broken bitmap"):
  *   the adapter checks the incremental's bitmap itself to tell 'bitmap-missing' from
  *   'bitmap-inconsistent'.
+ * - abortJob ends only Sendense's own jobs (job-owner.ts): any other domain job — a live
+ *   migration, a dump, another tool's backup — rejects with 'job-active' "busy: <operation>".
  * - Scratch files are named `<domain-uuid>-<job>-<disk>.qcow2` in the job's scratchDir; libvirt
  *   deletes them when the job ends, abortJob removes any that are left, and the socket.
  */
@@ -19,6 +21,7 @@ import { existsSync, lstatSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { backupXml, parseBackupXml, type RunningBackup } from './backup-xml.ts';
 import { parseNodeBitmaps } from './bitmap-info.ts';
+import { busyMessage, jobOperation, jobOwner } from './job-owner.ts';
 import { newCheckpointXml, parseCheckpointXml, redefineCheckpointXml } from './checkpoint-xml.ts';
 import { parseDacLabel, parseDomainDisks, parseDomInfo, type ParsedDisk } from './domain-xml.ts';
 import { libvirtReason } from './libvirt-errors.ts';
@@ -263,7 +266,7 @@ export class LibvirtHypervisor implements Hypervisor {
       for (const [k, files] of this.jobs) if (k === ref || files.domain === ref) { removeJobFiles(files); this.jobs.delete(k); }
       return;
     }
-    await this.locked(dom.uuid, () => this.endJob(dom.uuid, active, signal));
+    await this.locked(dom.uuid, () => this.endJob(dom.uuid, active, signal, dom.name));
   }
 
   async guestAgentAvailable(ref: DomainRef, timeoutMs: number): Promise<boolean> {
@@ -388,13 +391,20 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   /** Ends the domain's job (if any), waits for it to be gone, removes its files. */
-  private async endJob(uuid: string, active: boolean, signal?: AbortSignal): Promise<void> {
+  private async endJob(uuid: string, active: boolean, signal?: AbortSignal, name?: string): Promise<void> {
     const known = this.jobs.get(uuid);
     let files: JobFiles | undefined = known;
     if (active || (await this.jobActive(uuid, signal))) {
-      // a job this process began is known; one a crashed run left is read back from libvirt
-      const dump = known ? undefined : await this.virsh.call(['backup-dumpxml', uuid], { signal }).then(parseBackupXml, () => undefined);
-      if (dump) files = { domain: uuid, socketPath: dump.socketPath ?? '', scratch: dump.disks.flatMap((d) => (d.scratch ? [d.scratch] : [])), createdDirs: [] };
+      // a job this process began is known; any other is ended only when it is a Sendense backup
+      // (a crashed run's): a migration, a dump or another tool's backup is left alone (job-owner.ts)
+      if (!known) {
+        const operation = jobOperation(await this.virsh.call(['domjobinfo', uuid], { signal }));
+        if (operation === undefined) { this.jobs.delete(uuid); return; }
+        const dump = /^backup$/i.test(operation) ? await this.virsh.call(['backup-dumpxml', uuid], { signal }).then(parseBackupXml, () => undefined) : undefined;
+        const owner = jobOwner(operation, dump);
+        if (!owner.sendense) throw err('job-active', busyMessage(name ?? uuid, owner.what));
+        if (dump) files = { domain: uuid, socketPath: dump.socketPath ?? '', scratch: dump.disks.flatMap((d) => (d.scratch ? [d.scratch] : [])), createdDirs: [] };
+      }
       await this.virsh.call(['domjobabort', uuid], { signal }).catch((e: unknown) => {
         if (!/no job is active/i.test((e as Error).message)) throw e;
       });

@@ -41,6 +41,10 @@ hypervisorContract('memory', async (): Promise<HypervisorFixture> => {
       }
     },
     foreignBitmap: async (image, name) => hv.injectBitmap(image, name),
+    foreignJob: async (vm) => {
+      hv.setForeignJob(vm.name, "Backup (not Sendense's)");
+      return async () => hv.setForeignJob(vm.name, undefined);
+    },
     cleanup: async () => {},
   };
 });

@@ -17,6 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BlockSourceError, type BlockSource } from '../blocksource/port.ts';
+import { busyMessage } from './job-owner.ts';
 import { CHUNK, DiskSnapshotSource, SparseDisk, type SnapshotExport } from './memory-disk.ts';
 import {
   assertSendenseName, HypervisorError,
@@ -86,6 +87,8 @@ interface MemDomain {
   disks: DomainDisk[];
   checkpoints: CheckpointRecord[];
   job?: MemJob;
+  /** a domain job that is not Sendense's (a migration, a dump): abortJob refuses to end it */
+  foreignJob?: string;
   agent: GuestAgentMode;
   frozen: boolean;
 }
@@ -287,6 +290,7 @@ export class MemoryHypervisor implements Hypervisor {
     if (spec.checkpoint) assertSendenseName(spec.checkpoint.name, 'checkpoint');
     const dom = this.find(ref);
     if (dom.state === 'shutoff') throw err('not-running', `domain '${dom.name}' is not running: back up its images with exportStopped`);
+    if (dom.foreignJob) throw err('job-active', busyMessage(dom.name, dom.foreignJob));
     if (dom.job) throw err('job-active', `domain '${dom.name}' already has a backup job: abortJob first`);
     if (!spec.disks.length) throw err('invalid', 'a backup job needs at least one disk');
     const targets = spec.disks.map((d) => d.target);
@@ -346,12 +350,19 @@ export class MemoryHypervisor implements Hypervisor {
   }
 
   async jobActive(ref: DomainRef): Promise<boolean> {
-    return this.findOptional(ref)?.job !== undefined;
+    const dom = this.findOptional(ref);
+    return dom?.job !== undefined || dom?.foreignJob !== undefined;
   }
 
   async abortJob(ref: DomainRef): Promise<void> {
     const dom = this.findOptional(ref);
+    if (dom?.foreignJob) throw err('job-active', busyMessage(dom.name, dom.foreignJob));
     if (dom) this.endJob(dom);
+  }
+
+  /** Test hook: another party's domain job (e.g. 'Outgoing migration') starts, or ends with undefined. */
+  setForeignJob(ref: DomainRef, operation: string | undefined): void {
+    this.find(ref).foreignJob = operation;
   }
 
   async guestAgentAvailable(ref: DomainRef, timeoutMs: number): Promise<boolean> {
@@ -505,6 +516,7 @@ export class MemoryHypervisor implements Hypervisor {
   private close(dom: MemDomain, crashed: boolean): void {
     if (dom.state === 'shutoff') throw err('not-running', `domain '${dom.name}' is not running`);
     this.endJob(dom);
+    dom.foreignJob = undefined;
     for (const d of dom.disks) {
       const img = this.image(d.source);
       img.holder = undefined;

@@ -32,7 +32,9 @@
  *   the job, so concurrent jobs on different domains never collide.
  * - abortJob(): ends the domain's backup job — the normal end of a pull-mode backup as well as the
  *   abort. Idempotent (no job: resolves). Afterwards jobActive() is false and the job's socket and
- *   scratch files are gone. A checkpoint created by the job stays.
+ *   scratch files are gone. A checkpoint created by the job stays. Only Sendense's own job is
+ *   ever ended: any other domain job (a live migration, a dump, another tool's backup) rejects
+ *   with 'job-active', its message saying "busy: <what it is>", and is left running.
  * - Guest agent: guestAgentAvailable/Freeze resolve within about `timeoutMs` and never throw for
  *   an absent or silent agent (no channel, no OS): Freeze then answers {ok:false, reason:'unavailable'}
  *   and the backup is crash-consistent. guestAgentThaw never throws; it says what happened.

@@ -101,8 +101,9 @@ describe('checkpoint and backup XML', () => {
       <disk name='vdc' backup='no'/></disks></domainbackup>`;
     expect(parseBackupXml(xml)).toEqual({
       socketPath: '/j/b.sock',
+      mode: 'pull',
       disks: [
-        { disk: 'vda', exportName: 'vda', exportBitmap: 'backup-vda', scratch: '/j/s/vda.qcow2' },
+        { disk: 'vda', exportName: 'vda', exportBitmap: 'backup-vda', scratch: '/j/s/vda.qcow2', incremental: 'sendense-cp1' },
         { disk: 'vdb', exportName: 'vdb', scratch: '/j/s/vdb.qcow2' },
       ],
     });
