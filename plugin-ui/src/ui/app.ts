@@ -17,6 +17,7 @@ import { theme } from './theme.ts';
 import { ref } from 'lit/directives/ref.js';
 import type { SdSignIn, SignedInEvent } from './sign-in.ts';
 import './sign-in.ts';
+import './state-view.ts';
 import './views/overview.ts';
 import './views/vms.ts';
 import './views/vm.ts';
@@ -25,6 +26,11 @@ import './views/infrastructure.ts';
 import './views/history.ts';
 
 export interface AppServices { api: Api; session: SessionStore }
+
+/** CloudStack's UI keeps a readable `sessionkey` cookie next to its HttpOnly JSESSIONID (same origin only) */
+export function hasCloudStackSession(cookie: string): boolean {
+  return /(?:^|;\s*)sessionkey=[^;]+/.test(cookie);
+}
 
 const TABS: { view: View; label: string; rootOnly?: boolean }[] = [
   { view: 'overview', label: en.app.nav.overview },
@@ -53,7 +59,8 @@ export class SdApp extends LitElement {
       main { padding: 12px; }
     }
   `];
-  static override properties = { route: { state: true }, session: { state: true }, expired: { state: true }, generation: { state: true } };
+  static override properties = { route: { state: true }, session: { state: true }, expired: { state: true }, generation: { state: true }, ssoPending: { state: true } };
+  declare ssoPending: boolean;
   declare route: Route;
   declare session: Session | undefined;
   declare expired: boolean;
@@ -72,6 +79,7 @@ export class SdApp extends LitElement {
     this.session = undefined;
     this.expired = false;
     this.generation = 0;
+    this.ssoPending = false;
   }
 
   /** wires the API client and the session store (main.ts; tests pass fakes) */
@@ -80,8 +88,26 @@ export class SdApp extends LitElement {
     this.apiProvider.setValue(s.api);
     const cur = s.session.get();
     if (isLive(cur)) this.accept(cur);
-    else if (cur) s.session.clear();
+    else {
+      if (cur) s.session.clear();
+      if (hasCloudStackSession(document.cookie)) void this.singleSignOn();
+    }
     this.requestUpdate();
+  }
+
+  /**
+   * Same-origin deployment: the browser sends CloudStack's JSESSIONID and sessionkey cookies with
+   * this request and Sendense checks them with CloudStack. When that fails, the sign-in form stays.
+   */
+  private async singleSignOn() {
+    if (!this.services) return;
+    this.ssoPending = true;
+    try {
+      const r = await this.services.api.api.v1.auth.sso.$post({ json: {} });
+      if (r.ok) this.accept(await r.json());
+    } catch { /* the form stays */ } finally {
+      this.ssoPending = false;
+    }
   }
 
   /** the token is no longer accepted: sign in again over the current view */
@@ -115,6 +141,7 @@ export class SdApp extends LitElement {
   }
 
   private signOut() {
+    void this.services?.api.api.v1.auth.logout.$post().catch(() => undefined);
     this.services?.session.clear();
     clearTimeout(this.expiryTimer);
     this.session = undefined;
@@ -139,6 +166,7 @@ export class SdApp extends LitElement {
     if (!this.services) return nothing;
     const s = this.session;
     if (!s) {
+      if (this.ssoPending) return html`<main><sd-state kind="loading"></sd-state></main>`;
       return html`<main><sd-sign-in @signed-in=${(e: SignedInEvent) => this.accept(e.session, e.domain)}></sd-sign-in></main>`;
     }
     const u = s.user;

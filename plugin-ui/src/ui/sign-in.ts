@@ -72,7 +72,7 @@ export class SdSignIn extends LitElement {
     const s = en.signIn;
     if (!v) return fmt(s.required, { field: s[field] });
     if (field === 'domain' && !v.startsWith('/')) return s.domainHint;
-    if (field === 'code' && !/^\d{6,8}$/.test(v)) return s.codeHint;
+    if (field === 'code' && !/^\d{4,10}$/.test(v)) return s.codeHint;
     return '';
   }
 
