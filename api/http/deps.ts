@@ -16,6 +16,7 @@ import { MetricsRegistry } from '../metrics/registry.ts';
 import type { RestoreRunner } from '../restore/runner.ts';
 import type { MaintenanceRunner } from '../retention/runner.ts';
 import { createAudit, type Audit } from './audit.ts';
+import { SseSlots } from './sse-limit.ts';
 
 export interface AppDeps {
   store: Store;
@@ -38,6 +39,17 @@ export interface AppDeps {
   maintenance?: MaintenanceRunner;
   /** replay cache, unknown-key cache and flood limits for API-key signatures (default: the guard's defaults) */
   signedRequests?: SignedRequestGuard;
+  limits?: ApiLimits;
+}
+
+/** What one caller may take of the service (api/server.ts adds the socket-level limits). */
+export interface ApiLimits {
+  /** request bodies, every route, checked before sign-in (default 1 MiB) */
+  maxBodyBytes?: number;
+  /** open event streams per user (default 8) */
+  sseStreamsPerUser?: number;
+  /** failed sign-ins per user name and per client address */
+  login?: { perUser?: { max: number; windowMs: number }; perAddress?: { max: number; windowMs: number } };
 }
 
 export interface RouteDeps extends AppDeps {
@@ -49,6 +61,8 @@ export interface RouteDeps extends AppDeps {
   sseKeepAliveMs: number;
   audit: Audit;
   signedRequests: SignedRequestGuard;
+  maxBodyBytes: number;
+  sseSlots: SseSlots;
 }
 
 /** The Node socket's remote address (@hono/node-server puts the request in `c.env.incoming`). */
@@ -70,5 +84,7 @@ export function routeDeps(deps: AppDeps): RouteDeps {
     sseKeepAliveMs: deps.sseKeepAliveMs ?? 15_000,
     audit: createAudit({ store: deps.store, clock, addressOf }),
     signedRequests: deps.signedRequests ?? new SignedRequestGuard({ clock: () => clock().getTime() }),
+    maxBodyBytes: deps.limits?.maxBodyBytes ?? 1024 * 1024,
+    sseSlots: new SseSlots(deps.limits?.sseStreamsPerUser ?? 8),
   };
 }

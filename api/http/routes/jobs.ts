@@ -46,11 +46,12 @@ export function jobRoutes(d: RouteDeps) {
       const p = c.get('principal');
       await visibleJob(p, id);
       const view = viewOf(p);
+      const release = d.sseSlots.take(p.userId);
       return streamSSE(c, async (stream) => {
         let wake: (() => void) | undefined;
         const pending: ReturnType<typeof jobDto>[] = [];
         const off = runner.subscribe(id, (j) => { pending.push(jobDto(j, view)); wake?.(); });
-        stream.onAbort(() => { off(); wake?.(); });
+        stream.onAbort(() => { off(); release(); wake?.(); });
         try {
           const first = await store.jobs.get(id);
           if (!first) return;
@@ -75,6 +76,7 @@ export function jobRoutes(d: RouteDeps) {
           if (!stream.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: last.status }) });
         } finally {
           off();
+          release();
         }
       });
     })

@@ -87,11 +87,12 @@ export function restoreRoutes(d: RouteDeps) {
       const { id } = c.req.valid('param');
       await visibleRestore(c.get('principal'), id);
       const view = viewOf(c.get('principal'));
+      const release = d.sseSlots.take(c.get('principal').userId);
       return streamSSE(c, async (stream) => {
         const queue: ReturnType<typeof restoreDto>[] = [];
         let wake = () => {};
         const off = runner().restores.subscribe(id, (r) => { queue.push(restoreDto(r, view)); wake(); });
-        stream.onAbort(() => { off(); wake(); });
+        stream.onAbort(() => { off(); release(); wake(); });
         try {
           const first = await store.restores.get(id);
           if (!first) return;
@@ -111,6 +112,7 @@ export function restoreRoutes(d: RouteDeps) {
           if (!stream.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: last.status }) });
         } finally {
           off();
+          release();
         }
       });
     })
