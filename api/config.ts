@@ -5,7 +5,7 @@
  *
  * {
  *   "listen":       { "host": "127.0.0.1", "port": 8480 },
- *   "database":     { "path": "/var/lib/sendense/sendense.db" },
+ *   "database":     { "path": "/var/lib/sendense/sendense.db" } | { "url": "postgres://sendense:…@db1:5432/sendense", "poolSize": 10 },
  *   "cloudstack":   { "endpoint": "https://cloud.example.com/client/api", "apiKey": "…", "secretKey": "…",
  *                     "caFile": "/etc/sendense/cloudstack-ca.pem", "insecure": false, "timeoutSeconds": 60 },
  *   "auth":         { "tokenSecret": "≥ 32 characters" | "tokenSecretFile": "/etc/sendense/token.secret",
@@ -21,7 +21,7 @@
  *   "scheduler":    { "tickSeconds": 30 }
  * }
  *
- * Environment: SENDENSE_LISTEN (host:port), SENDENSE_DB (database path), SENDENSE_CS_ENDPOINT,
+ * Environment: SENDENSE_LISTEN (host:port), SENDENSE_DB (a SQLite path, or a postgres:// URL), SENDENSE_CS_ENDPOINT,
  * SENDENSE_CS_API_KEY, SENDENSE_CS_SECRET_KEY (root admin keys, as `sendense cs` uses),
  * SENDENSE_TOKEN_SECRET, SENDENSE_REPOSITORIES (comma-separated `name=url`, the first the default).
  * `agents.simulate: true` runs the in-memory agent (demos and tests: its points are fake).
@@ -42,7 +42,13 @@ export const ConfigSchema = z.object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65_535).default(8480),
   }).strict().default({ host: '127.0.0.1', port: 8480 }),
-  database: z.object({ path: z.string().min(1).default('/var/lib/sendense/sendense.db') }).strict().default({ path: '/var/lib/sendense/sendense.db' }),
+  /** SQLite at `path` (the default), or PostgreSQL at `url` (postgres://user:password@host:port/database; several instances may share it) */
+  database: z.object({
+    path: z.string().min(1).default('/var/lib/sendense/sendense.db'),
+    url: z.string().regex(/^postgres(ql)?:\/\/.+/, 'must be postgres://USER:PASSWORD@HOST:PORT/DATABASE (or set database.path for SQLite)').optional(),
+    /** PostgreSQL connections this instance keeps (default 10) */
+    poolSize: z.number().int().min(1).max(100).optional(),
+  }).strict().default({ path: '/var/lib/sendense/sendense.db' }),
   cloudstack: z.object({
     endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL, e.g. https://cloud.example.com/client/api' }),
     apiKey: z.string().min(1),
@@ -99,7 +105,13 @@ export function applyEnv(input: unknown, env: Record<string, string | undefined>
     if (!m) throw new ConfigError(`[config] SENDENSE_LISTEN must be host:port (got ${env.SENDENSE_LISTEN})`);
     c.listen = { ...obj(c.listen), host: m[1].replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(m[2]) };
   }
-  if (env.SENDENSE_DB) c.database = { ...obj(c.database), path: env.SENDENSE_DB };
+  const db = obj(c.database);
+  if (typeof db.path === 'string' && typeof db.url === 'string') throw new ConfigError('[config] database: give path (SQLite) or url (PostgreSQL), not both');
+  if (env.SENDENSE_DB) {
+    const { path: _p, url: _u, ...rest } = db;
+    // a postgres:// URL is PostgreSQL, anything else a SQLite file
+    c.database = /^postgres(ql)?:\/\//.test(env.SENDENSE_DB) ? { ...rest, url: env.SENDENSE_DB } : { ...rest, path: env.SENDENSE_DB };
+  }
   const cs = { ...obj(c.cloudstack) };
   if (env.SENDENSE_CS_ENDPOINT) cs.endpoint = env.SENDENSE_CS_ENDPOINT;
   if (env.SENDENSE_CS_API_KEY) cs.apiKey = env.SENDENSE_CS_API_KEY;

@@ -1,7 +1,7 @@
 /**
  * @layer entry
- * Runs the control plane from a configuration (api/config.ts): opens (and migrates) the SQLite
- * database, records the configured repositories, builds the CloudStack client (private CA or
+ * Runs the control plane from a configuration (api/config.ts): opens the database (SQLite,
+ * migrated; or PostgreSQL at the current schema, db/connect.ts), records the configured repositories, builds the CloudStack client (private CA or
  * insecure mode as configured) and the agent gateway, starts the control plane and serves its
  * API with @hono/node-server. `close()` stops the periodic tasks and the runner (agents keep
  * their jobs: the next start polls them again), the listener and the database, in that order.
@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Context } from 'hono';
-import { openStore } from '../db/open.ts';
+import { openConfiguredStore } from '../db/connect.ts';
+import { StoreError } from '../db/store.ts';
 import type { Store } from '../db/store.ts';
 import { MemoryAgentGateway } from './agents/memory.ts';
 import type { AgentGateway } from './agents/port.ts';
@@ -65,7 +66,13 @@ function clientAddress(trustProxy: boolean): (c: Context) => string {
 
 export async function startServer(config: Config, deps: ServeDeps = {}): Promise<RunningServer> {
   const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const store = openStore(config.database.path);
+  let store: Store;
+  try {
+    store = await openConfiguredStore(config.database);
+  } catch (e) {
+    if (e instanceof StoreError) throw new ServeError(`[serve] ${e.message}`, { cause: e });
+    throw e;
+  }
   try {
     await store.repositories.sync(config.repositories.map((r, i) => ({
       name: r.name, url: r.url, kind: r.url.startsWith('ssh://') ? 'ssh' as const : 'local' as const,
@@ -109,11 +116,11 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
           server.close(() => res());
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
-        store.close();
+        await store.close();
       },
     };
   } catch (e) {
-    store.close();
+    await store.close();
     throw e;
   }
 }

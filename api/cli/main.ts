@@ -9,6 +9,7 @@ export const USAGE = `sendense — Sendense control plane for Apache CloudStack 
 
 Usage:
   sendense serve [--config FILE]                 run the API server
+  sendense db migrate|status|copy …              the database (SQLite or PostgreSQL): see sendense db --help
   sendense demo                                  run the demo on embedded defaults
   sendense cs COMMAND key=value … [--endpoint URL] [--api-key K] [--secret-key S]
   sendense cloudstack-sim --port P [--state FILE]
@@ -23,6 +24,7 @@ export type { Command } from '../../agent/cli/dispatch.ts';
 
 registerCommand('demo', async () => (await import('./demo.ts')).demoCommand);
 registerCommand('serve', async () => (await import('./serve.ts')).serveCommand);
+registerCommand('db', async () => (await import('./db.ts')).dbCommand);
 
 registerCommand('cs', async () => (await import('./cs.ts')).csCommand);
 registerCommand('cloudstack-sim', async () => (await import('./cloudstack-sim.ts')).cloudstackSimCommand);
