@@ -39,6 +39,8 @@ export interface BuildOptions {
   formats?: Format[];
   version?: string;
   epoch?: number;
+  /** bundles made beforehand (packaging/bundle.ts), used as they are instead of bundling again */
+  bundles?: Partial<Record<PackageName, string>>;
   /** scratch space (staged trees, rpmbuild's tree), removed at the end; default beside outDir */
   workDir?: string;
   log?: (line: string) => void;
@@ -92,7 +94,8 @@ export async function buildPackages(opts: BuildOptions = {}): Promise<BuiltPacka
     let pluginDir: string | undefined;
     for (const spec of specs) {
       const out = path.join(work, 'bundles', spec.bundle);
-      bundles[spec.name] = spec.name === 'sendense-agent' ? await bundleAgent(out) : await bundleControlPlane(out);
+      bundles[spec.name] = opts.bundles?.[spec.name]
+        ?? (spec.name === 'sendense-agent' ? await bundleAgent(out) : await bundleControlPlane(out));
       if (spec.name === 'sendense') pluginDir = buildPlugin(log);
     }
 

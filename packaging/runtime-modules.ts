@@ -11,7 +11,7 @@ import path from 'node:path';
 
 const BUILD_ONLY = new Set(['nan', 'buildcheck', 'prebuild-install', 'node-gyp']);
 const SKIP_DIRS = new Set(['test', 'tests', 'examples', 'example', 'deps', 'src', 'docs', '.github', 'obj.target', '.deps', 'benchmark']);
-const SKIP_FILES = /(\.md|\.gyp|\.gypi|\.mk|\.o|\.a|\.cc|\.h|\.c|\.map|Makefile|\.eslintrc\.js|install\.js|buildcheck\.js|test_extension\.node)$/;
+const SKIP_FILES = /(\.d\.ts|\.ts|\.md|\.gyp|\.gypi|\.mk|\.o|\.a|\.cc|\.h|\.c|\.map|Makefile|\.eslintrc\.js|install\.js|buildcheck\.js|test_extension\.node)$/;
 
 export class RuntimeModuleError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -65,7 +65,7 @@ export const AGENT: PackageSpec = {
 
 export const CONTROL_PLANE: PackageSpec = {
   name: 'sendense',
-  summary: 'Sendense control plane: backups for Apache CloudStack KVM',
+  summary: 'control plane of the Sendense backups for Apache CloudStack KVM',
   description: [
     'The control plane: discovers VMs from CloudStack, schedules backups, applies',
     'retention, runs restores and verification through the agents on the KVM',

@@ -9,6 +9,7 @@ import { run } from '../../agent/system/run.ts';
 import { LAB_ROOT, ownerOf } from './paths.ts';
 import { isAlive, killAndWait, readPidFile } from './proc.ts';
 import { log } from './log.ts';
+import { removeStaleNsHostCgroups } from './nshost.ts';
 
 let finishing: string | undefined;
 
@@ -70,6 +71,8 @@ export async function cleanupStale(keepRun?: string): Promise<number> {
     await run('ip', ['netns', 'delete', x]).catch(() => {});
     n++;
   }
+  // cgroups of namespace KVM hosts (their processes died with the PID namespace above)
+  n += removeStaleNsHostCgroups((name) => stale(name, keepRun));
   if (n) log(`removed ${n} stale lab resources of crashed runs`);
   return n;
 }

@@ -64,7 +64,7 @@ async function waitActive(h: NsHost, notPid = 0): Promise<number> {
 }
 
 const hosts: NsHost[] = [];
-let debs: { v1: string; v2: string };
+let debs: { v1: string; v2: string; server: string };
 let out: string;
 
 beforeAll(async () => {
@@ -76,7 +76,8 @@ beforeAll(async () => {
     (async () => {
       const [a] = await buildPackages({ outDir: path.join(out, 'v1'), only: ['sendense-agent'], formats: ['deb'], version: V1, log });
       const [b] = await buildPackages({ outDir: path.join(out, 'v2'), only: ['sendense-agent'], formats: ['deb'], version: V2, log });
-      return { v1: a.file, v2: b.file };
+      const [c] = await buildPackages({ outDir: path.join(out, 'server'), only: ['sendense'], formats: ['deb'], version: V1, log });
+      return { v1: a.file, v2: b.file, server: c.file };
     })(),
   ]);
   hosts.push(h1, h2);
@@ -158,7 +159,7 @@ describe('sendense-agent .deb on namespace KVM hosts with systemd', () => {
     await Promise.all(hosts.map(async (h) => {
       await h.exec('apt-get', ['remove', '-y', '-q', 'sendense-agent'], { timeoutMs: 120_000 });
       expect((await h.exec('systemctl', ['is-active', 'sendense-agent'], { okCodes: [3, 4] })).stdout.trim()).not.toBe('active');
-      expect((await h.sh('pgrep -f /usr/lib/sendense/agent/node || echo none')).stdout.trim()).toBe('none');
+      expect((await h.sh('pgrep -f "/usr/lib/sendense/agent/[n]ode" || echo none')).stdout.trim()).toBe('none');
       expect((await h.exec('cat', ['/var/lib/sendense-agent/marker'])).stdout.trim()).toBe('kept');
       expect((await h.exec('cat', ['/etc/sendense/agent.json'])).stdout).toMatch(/"concurrency": 3/);
       expect((await h.exec('test', ['-e', '/usr/lib/sendense/agent/node'], { okCodes: [1] })).code).toBe(1);
@@ -173,5 +174,39 @@ describe('sendense-agent .deb on namespace KVM hosts with systemd', () => {
       expect((await h.sh('find /etc/systemd -name "sendense*"')).stdout.trim()).toBe('');
       expect((await h.exec('cat', ['/etc/libvirt/hooks/qemu'])).stdout).toBe('#!/bin/sh\n# cloudstack\n');
     }));
+  });
+
+  it('the control plane .deb installs without starting, then runs under its hardened unit once configured', async () => {
+    const h = hosts[1];
+    const deb = h.copyIn(debs.server);
+    await h.exec('apt-get', ['install', '-y', '-q', '--no-install-recommends', deb], { timeoutMs: 300_000 });
+    // not enabled or started before the admin has configured CloudStack
+    expect((await h.exec('systemctl', ['is-enabled', 'sendense'], { okCodes: [1] })).stdout.trim()).toBe('disabled');
+    expect((await h.exec('systemctl', ['is-active', 'sendense'], { okCodes: [3] })).stdout.trim()).toBe('inactive');
+    const sec = (await h.exec('systemd-analyze', ['security', 'sendense.service', '--no-pager'])).stdout;
+    const m = /Overall exposure level for sendense\.service: ([\d.]+) (\w+)/.exec(sec);
+    expect(m, sec.slice(-400)).not.toBeNull();
+    log(`systemd-analyze security sendense.service: ${m![1]} ${m![2]} (systemd 252, in ${h.hostname})`);
+    // CloudStack's endpoint on the host's own loopback: nothing answers there, and nothing leaves the host
+    await h.sh(`sed -i 's#"endpoint": "https://cloudstack.example.invalid/client/api",#"endpoint": "http://127.0.0.1:9/client/api", "insecure": true,#' /etc/sendense/sendense.json && systemctl enable --now sendense`);
+    const until = Date.now() + 90_000;
+    let body = '';
+    for (;;) {
+      const r = await h.exec('/usr/lib/sendense/server/node', ['-e', "fetch('http://127.0.0.1:8480/healthz').then(async (r) => console.log(r.status, await r.text())).catch((e) => console.log('no', e.message))"]);
+      body = r.stdout.trim();
+      if (body.startsWith('200')) break;
+      if (Date.now() > until) {
+        const journal = (await h.exec('journalctl', ['-u', 'sendense', '--no-pager', '-n', '20'], { okCodes: [1] })).stdout;
+        throw new Error(`the control plane on ${h.hostname} did not answer /healthz in 90 s (${body}):\n${journal}`);
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect((await h.exec('stat', ['-c', '%U', '/var/lib/sendense/sendense.db'])).stdout.trim()).toBe('sendense');
+    expect((await h.exec('ps', ['-o', 'user=', '-p', String(Number((await h.exec('systemctl', ['show', '-p', 'MainPID', '--value', 'sendense'])).stdout.trim()))])).stdout.trim()).toBe('sendense');
+    await h.exec('apt-get', ['purge', '-y', '-q', 'sendense'], { timeoutMs: 120_000 });
+    for (const p of ['/var/lib/sendense', '/etc/sendense', '/usr/lib/sendense']) {
+      expect((await h.exec('test', ['-e', p], { okCodes: [1] })).code, `${p} after purge`).toBe(1);
+    }
+    expect((await h.exec('getent', ['passwd', 'sendense'], { okCodes: [2] })).code).toBe(2);
   });
 });

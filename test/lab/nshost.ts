@@ -145,12 +145,20 @@ export async function bootNsHost(label = 'kvm'): Promise<NsHost> {
     },
   };
   const t0 = Date.now();
-  const state = await host.exec('systemctl', ['is-system-running', '--wait'], { okCodes: [1], timeoutMs: 120_000 });
-  const s = state.stdout.trim();
+  // systemd answers once its private socket is up; --wait then blocks until boot is done
+  let s = '';
+  let why = '';
+  while (Date.now() - t0 < 180_000) {
+    const state = await host.exec('systemctl', ['is-system-running', '--wait'], { okCodes: [1], timeoutMs: 120_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+    s = state.stdout.trim();
+    why = state.stderr.trim();
+    if (s === 'running' || s === 'degraded' || s === 'maintenance' || s === 'stopping') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
   if (s !== 'running' && s !== 'degraded') {
-    const failed = (await host.exec('systemctl', ['--failed', '--no-legend', '--plain'], { okCodes: [1] })).stdout.trim();
+    const failed = (await host.exec('systemctl', ['--failed', '--no-legend', '--plain'], { okCodes: [1] }).catch(() => ({ stdout: '' }))).stdout.trim();
     await host.stop();
-    throw new Error(`[lab] [nshost] ${name} booted into state '${s}': failed units: ${failed || 'none'}`);
+    throw new Error(`[lab] [nshost] ${name} booted into state '${s}'${why ? ` (${why})` : ''}: failed units: ${failed || 'none'}`);
   }
   log(`namespace host ${hostname} (${netns.address}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${s}`);
   return host;
@@ -164,4 +172,16 @@ export function sshBanner(address: string, port = 22, timeoutMs = 10_000): Promi
     s.once('data', (d) => { clearTimeout(t); s.end(); resolve(d.toString('utf8').trim()); });
     s.once('error', (e) => { clearTimeout(t); reject(new Error(`[lab] [nshost] ${address}:${port}: ${e.message}`, { cause: e })); });
   });
+}
+
+/** Removes the cgroups of namespace hosts whose run is gone (called by cleanup.ts). */
+export function removeStaleNsHostCgroups(isStale: (name: string) => boolean): number {
+  let n = 0;
+  for (const h of CGROUP_HIERARCHIES) {
+    if (!existsSync(h)) continue;
+    for (const e of readdirSync(h, { withFileTypes: true })) {
+      if (e.isDirectory() && e.name.startsWith('sdlab-') && isStale(e.name)) { removeCgroups(e.name); n++; }
+    }
+  }
+  return n;
 }
