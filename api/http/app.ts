@@ -13,6 +13,7 @@
  *   routes/restores.ts     /api/v1/restore-points/{id}/restore|download, /api/v1/restores…
  *   routes/maintenance.ts  retention, verification, storage usage, import
  *   routes/admin.ts        POST /api/v1/discovery, GET /api/v1/hosts|agents|repositories|audit
+ *   plugin-static.ts       GET /plugin/…: the CloudStack UI plug-in's built files (plugin-ui/dist)
  *
  * Every /api/v1 route but login needs `Authorization: Bearer <token>` or a request signed with
  * a CloudStack API key (authenticate.ts). Errors are `{"error":{"code","message"}}` (one
@@ -27,6 +28,7 @@ import { loginLimit } from './login-limit.ts';
 import { routeDeps, type AppDeps } from './deps.ts';
 import type { AppEnv } from './env.ts';
 import { onError, onNotFound } from './on-error.ts';
+import { pluginStatic } from './plugin-static.ts';
 import { requestMetrics } from './request-metrics.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -64,7 +66,8 @@ export function createApp(deps: AppDeps & { framing?: FramingOptions }) {
     .route('/', jobRoutes(d))
     .route('/', policyRoutes(d))
     .route('/', maintenanceRoutes(d))
-    .route('/', restoreRoutes(d));
+    .route('/', restoreRoutes(d))
+    .route('/', pluginStatic());
 }
 
 export type AppType = ReturnType<typeof createApp>;
