@@ -66,6 +66,8 @@ export const theme = css`
   .card { background: var(--sd-bg); border: 1px solid var(--sd-border); border-radius: 2px; padding: 16px 24px; margin-bottom: 16px; }
   .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
   .spacer { flex: 1; }
+  .nowrap { white-space: nowrap; }
+  .actions { display: flex; gap: 8px; flex-wrap: nowrap; }
   button, .button {
     font: inherit; height: 32px; padding: 4px 15px; border-radius: 2px; border: 1px solid var(--sd-border-2);
     background: var(--sd-bg); color: var(--sd-text); cursor: pointer; white-space: nowrap; display: inline-flex; align-items: center; gap: 6px;
@@ -75,7 +77,7 @@ export const theme = css`
   button.primary:hover:not(:disabled) { background: var(--sd-primary); border-color: var(--sd-primary); color: #fff; }
   button.danger { color: var(--sd-error); border-color: var(--sd-error); }
   button.danger.primary { background: var(--sd-error); color: #fff; }
-  button.small { height: 24px; padding: 0 7px; }
+  button.small, .button.small { height: 24px; padding: 0 7px; }
   button:disabled { opacity: 0.6; cursor: not-allowed; }
   label { display: block; margin-bottom: 4px; }
   .field { margin-bottom: 16px; }
