@@ -2,8 +2,11 @@
  * @layer usecase
  * Copies one disk from a point-in-time BlockSource into a qcow2 image on a sink, following the
  * copy plan: many reads in flight, block digests computed as blocks arrive, data and zero
- * clusters handed to the qcow2 writer, progress reported, AbortSignal honoured.
+ * clusters handed to the qcow2 writer, progress reported, AbortSignal honoured. The disk's
+ * allocation and dirty extents come from blocksource/extents.ts collectExtents, which checks every
+ * blockStatus answer against the BlockSource contract.
  */
+import { collectExtents } from '../blocksource/extents.ts';
 import { BASE_ALLOCATION, type BlockSource, type Extent } from '../blocksource/port.ts';
 import type { ImageSink } from '../qcow2/port.ts';
 import { Qcow2Writer } from '../qcow2/writer.ts';
@@ -41,31 +44,15 @@ export interface CopyDiskResult {
   dirtyBytes: number;
 }
 
-const STATUS_CHUNK = 1 << 30;
-
-/** All extents of a context over the whole disk, asked in chunks (a server may answer a prefix). */
-export async function extentsOf(source: BlockSource, context: string, size: number, signal?: AbortSignal): Promise<Extent[]> {
-  const out: Extent[] = [];
-  let at = 0;
-  while (at < size) {
-    const len = Math.min(STATUS_CHUNK, size - at);
-    const ext = await source.blockStatus(context, at, len, signal);
-    if (!ext.length) throw new Error(`[backup] ${source.name}: empty block status for ${context} at ${at}`);
-    for (const e of ext) {
-      const end = Math.min(e.offset + e.length, size);
-      if (end <= at) continue;
-      const last = out[out.length - 1];
-      if (last && last.flags === e.flags && last.offset + last.length === e.offset) last.length = end - last.offset;
-      else out.push({ offset: e.offset, length: end - e.offset, flags: e.flags });
-      at = end;
-    }
-  }
-  return out;
+/** All extents of a context over the whole disk (collectExtents from offset 0). */
+export function extentsOf(source: BlockSource, context: string, size: number, signal?: AbortSignal): Promise<Extent[]> {
+  return collectExtents(source, context, 0, size, { signal });
 }
 
 export async function copyDisk(o: CopyDiskOptions): Promise<CopyDiskResult> {
   const { source, virtualSize, signal } = o;
   if (source.size !== virtualSize) throw new Error(`[backup] ${source.name} exports ${source.size} bytes, the disk has ${virtualSize}`);
+  // the whole disk's extents, each blockStatus answer checked against the port's contract
   const allocation = source.contexts.includes(BASE_ALLOCATION) ? await extentsOf(source, BASE_ALLOCATION, virtualSize, signal) : [];
   const dirty = o.dirtyContext ? await extentsOf(source, o.dirtyContext, virtualSize, signal) : undefined;
   const dirtyBytes = dirty ? dirty.filter((e) => e.flags & 1).reduce((n, e) => n + e.length, 0) : virtualSize;

@@ -413,6 +413,14 @@ export function hypervisorContract(name: string, makeFixture: () => Promise<Hype
         expect(th.ok).toBe(false);
         expect(Date.now() - t0).toBeLessThan(3 * 1500 + 3000);
       }
+      // an abort cuts a freeze or thaw waiting on a silent agent short: it rejects with the reason
+      for (const call of [(sig: AbortSignal) => hv.guestAgentFreeze(withChannel.name, 20_000, sig), (sig: AbortSignal) => hv.guestAgentThaw(withChannel.name, 20_000, sig)]) {
+        const ac = new AbortController();
+        const t1 = Date.now();
+        setTimeout(() => ac.abort(new Error('stopped (test)')), 300);
+        await expect(call(ac.signal)).rejects.toThrow('stopped (test)');
+        expect(Date.now() - t1).toBeLessThan(10_000);
+      }
       expect(await hv.isPaused(without.name)).toBe(false);
       await without.pause();
       expect(await hv.isPaused(without.name)).toBe(true);

@@ -273,25 +273,27 @@ export class LibvirtHypervisor implements Hypervisor {
     return (await this.agentPing(ref, timeoutMs)) === undefined;
   }
 
-  async guestAgentFreeze(ref: DomainRef, timeoutMs: number): Promise<FreezeResult> {
+  async guestAgentFreeze(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<FreezeResult> {
     const t0 = Date.now();
-    const why = await this.agentPing(ref, timeoutMs);
+    const why = await this.agentPing(ref, timeoutMs, signal);
     if (why !== undefined) return { ok: false, reason: 'unavailable', message: why };
     try {
-      const out = await this.virsh.call(['domfsfreeze', ref], { timeoutMs: Math.max(1000, timeoutMs - (Date.now() - t0)) });
+      const out = await this.virsh.call(['domfsfreeze', ref], { timeoutMs: Math.max(1000, timeoutMs - (Date.now() - t0)), signal });
       return { ok: true, frozen: Number(/Froze (\d+)/.exec(out)?.[1] ?? 0) };
     } catch (e) {
-      // a freeze that timed out may still complete in the guest: thaw to be sure
+      // a freeze that timed out or was cut short may still complete in the guest: thaw to be sure
       await this.guestAgentThaw(ref, timeoutMs).catch(() => {});
+      if (signal?.aborted) throw signal.reason;
       return { ok: false, reason: 'failed', message: (e as Error).message };
     }
   }
 
-  async guestAgentThaw(ref: DomainRef, timeoutMs: number): Promise<ThawResult> {
+  async guestAgentThaw(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<ThawResult> {
     try {
-      const out = await this.virsh.call(['domfsthaw', ref], { timeoutMs: Math.max(1000, timeoutMs) });
+      const out = await this.virsh.call(['domfsthaw', ref], { timeoutMs: Math.max(1000, timeoutMs), signal });
       return { ok: true, thawed: Number(/Thawed (\d+)/.exec(out)?.[1] ?? 0) };
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       const m = (e as Error).message;
       const unavailable = /not configured|not connected|not responding|not running|not-found/i.test(m) || (e instanceof HypervisorError && (e.code === 'not-found' || e.code === 'not-running'));
       return { ok: false, reason: unavailable ? 'unavailable' : 'failed', message: m };
@@ -379,12 +381,13 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   /** undefined when the agent answers a ping, else why not. */
-  private async agentPing(ref: DomainRef, timeoutMs: number): Promise<string | undefined> {
+  private async agentPing(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
     const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
     try {
-      await this.virsh.call(['qemu-agent-command', ref, '--timeout', String(secs), '{"execute":"guest-ping"}'], { timeoutMs: timeoutMs + 2000 });
+      await this.virsh.call(['qemu-agent-command', ref, '--timeout', String(secs), '{"execute":"guest-ping"}'], { timeoutMs: timeoutMs + 2000, signal });
       return undefined;
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       const c = e instanceof HypervisorError ? e.cause : undefined;
       return c instanceof CommandError && c.code !== null ? `guest agent unavailable: ${libvirtReason(c.stderr)}` : `guest agent unavailable: ${(e as Error).message}`;
     }

@@ -372,21 +372,23 @@ export class MemoryHypervisor implements Hypervisor {
     return dom.agent === 'ok' || dom.agent === 'failing';
   }
 
-  async guestAgentFreeze(ref: DomainRef, timeoutMs: number): Promise<FreezeResult> {
+  async guestAgentFreeze(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<FreezeResult> {
+    signal?.throwIfAborted();
     const dom = this.find(ref);
     if (dom.state === 'shutoff') return { ok: false, reason: 'unavailable', message: `domain '${dom.name}' is not running` };
     switch (dom.agent) {
       case 'none': return { ok: false, reason: 'unavailable', message: 'QEMU guest agent is not configured (no channel)' };
-      case 'silent': await sleep(timeoutMs); return { ok: false, reason: 'unavailable', message: `guest agent did not answer within ${timeoutMs} ms` };
+      case 'silent': await sleep(timeoutMs, signal); return { ok: false, reason: 'unavailable', message: `guest agent did not answer within ${timeoutMs} ms` };
       case 'failing': return { ok: false, reason: 'failed', message: 'guest-fsfreeze-freeze failed in the guest' };
       case 'ok': dom.frozen = true; return { ok: true, frozen: 1 };
     }
   }
 
-  async guestAgentThaw(ref: DomainRef, timeoutMs: number): Promise<ThawResult> {
+  async guestAgentThaw(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<ThawResult> {
+    signal?.throwIfAborted();
     const dom = this.findOptional(ref);
     if (!dom || dom.state === 'shutoff') return { ok: false, reason: 'unavailable', message: 'domain is not running' };
-    if (dom.agent === 'silent') { await sleep(timeoutMs); return { ok: false, reason: 'unavailable', message: `guest agent did not answer within ${timeoutMs} ms` }; }
+    if (dom.agent === 'silent') { await sleep(timeoutMs, signal); return { ok: false, reason: 'unavailable', message: `guest agent did not answer within ${timeoutMs} ms` }; }
     if (dom.agent !== 'ok') return { ok: false, reason: 'unavailable', message: 'no guest agent' };
     const thawed = dom.frozen ? 1 : 0;
     dom.frozen = false;
@@ -550,6 +552,12 @@ export class MemoryHypervisor implements Hypervisor {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it is aborted. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => { clearTimeout(t); reject(signal!.reason); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

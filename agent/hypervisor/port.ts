@@ -37,7 +37,8 @@
  *   with 'job-active', its message saying "busy: <what it is>", and is left running.
  * - Guest agent: guestAgentAvailable/Freeze resolve within about `timeoutMs` and never throw for
  *   an absent or silent agent (no channel, no OS): Freeze then answers {ok:false, reason:'unavailable'}
- *   and the backup is crash-consistent. guestAgentThaw never throws; it says what happened.
+ *   and the backup is crash-consistent. guestAgentThaw never throws; it says what happened. Both
+ *   take an AbortSignal: aborted, they reject with its reason (the only way they reject).
  * - Offline (stopped VM, or a CloudStack volume without a domain): addBitmapOffline adds a
  *   persistent recording bitmap to a qcow2 image; removeBitmapOffline removes one; exportStopped
  *   serves an image read-only over NBD (export name '') with the bitmap as
@@ -209,8 +210,10 @@ export interface Hypervisor {
   abortJob(ref: DomainRef, signal?: AbortSignal): Promise<void>;
 
   guestAgentAvailable(ref: DomainRef, timeoutMs: number): Promise<boolean>;
-  guestAgentFreeze(ref: DomainRef, timeoutMs: number): Promise<FreezeResult>;
-  guestAgentThaw(ref: DomainRef, timeoutMs: number): Promise<ThawResult>;
+  /** aborted: rejects with the signal's reason, after a thaw (a freeze cut short may still complete in the guest) */
+  guestAgentFreeze(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<FreezeResult>;
+  /** aborted: rejects with the signal's reason and the guest may still be frozen: thaw again without one */
+  guestAgentThaw(ref: DomainRef, timeoutMs: number, signal?: AbortSignal): Promise<ThawResult>;
   isPaused(ref: DomainRef, signal?: AbortSignal): Promise<boolean>;
   resume(ref: DomainRef, signal?: AbortSignal): Promise<void>;
 

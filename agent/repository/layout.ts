@@ -58,6 +58,8 @@ export const metadataPath = (vm: string) => `${vmDir(vm)}/metadata.json`;
 export const pointsDir = (vm: string) => `${vmDir(vm)}/points`;
 export const pointPath = (vm: string, id: string) => `${pointsDir(vm)}/${id}.json`;
 export const diskDir = (vm: string, index: number) => `${vmDir(vm)}/disk-${index}`;
+/** A disk's file as a manifest names it, relative to the VM's folder: `disk-<n>/<name>`. */
+export const diskFile = (index: number, name: string) => `disk-${index}/${name}`;
 export const imageName = (type: ImageType, id: string) => `${type}-${id}.qcow2`;
 export const sumsName = (type: ImageType, id: string) => `${type}-${id}.sums`;
 export const imagePath = (vm: string, index: number, type: ImageType, id: string) => `${diskDir(vm, index)}/${imageName(type, id)}`;
