@@ -2,7 +2,7 @@
  * Single sign-on through a same-origin reverse proxy (issue 10 §1): a real nginx (Debian's,
  * started here in a temp dir on loopback ports, no systemd) serves CloudStack's /client/ (the
  * simulator on a real socket) and, with the shipped snippet packaging/nginx/sendense-plugin.conf,
- * /client/plugins/sendense/ (the control plane on a real socket). A browser-like client signs in
+ * /client/sendense/ (the control plane on a real socket). A browser-like client signs in
  * to CloudStack once; its JSESSIONID cookie (Path /client) and the sessionkey CloudStack's UI keeps
  * become a Sendense token through the proxy, and the API answers with the user's VMs only.
  */
@@ -119,20 +119,20 @@ describe('single sign-on behind nginx', () => {
     const { sessionkey, userid } = ((await login.json()) as { loginresponse: { sessionkey: string; userid: string } }).loginresponse;
     expect(jar.cookies.get('JSESSIONID')?.path).toBe('/client');
     // what the browser sends to the plug-in's path: JSESSIONID (Path /client) and userid, not the sessionkey cookie (Path /client/api)
-    const sent = jar.header('/client/plugins/sendense/api/v1/auth/sso');
+    const sent = jar.header('/client/sendense/api/v1/auth/sso');
     expect(sent).toMatch(/JSESSIONID=/);
     expect(sent).not.toMatch(/sessionkey=/);
     expect(sent).toMatch(new RegExp(`userid=${userid}`));
 
     // the plug-in (same origin) reads the sessionkey CloudStack's UI keeps (localStorage primate__Access-Token) and asks for a token
-    const sso = await ui('/client/plugins/sendense/api/v1/auth/sso', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-cloudstack-sessionkey': sessionkey } });
+    const sso = await ui('/client/sendense/api/v1/auth/sso', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-cloudstack-sessionkey': sessionkey } });
     const body = await sso.json() as { token: string; user: { username: string; role: string }; expiresAt: string };
     expect(sso.status, JSON.stringify(body)).toBe(200);
     expect(body.user).toMatchObject({ username: 'alice', role: 'user' });
     expect(sso.headers.get('content-security-policy')).toBe(`frame-ancestors 'self' ${origin}`);
     expect(sso.headers.get('x-frame-options')).toBeNull();
 
-    const vms = await ui('/client/plugins/sendense/api/v1/vms', { headers: { authorization: `Bearer ${body.token}` } });
+    const vms = await ui('/client/sendense/api/v1/vms', { headers: { authorization: `Bearer ${body.token}` } });
     expect(vms.status).toBe(200);
     expect(((await vms.json()) as { items: { name: string }[] }).items.map((v) => v.name).sort()).toEqual(['db-1', 'web-1']);
 
@@ -142,7 +142,7 @@ describe('single sign-on behind nginx', () => {
 
     // signed out of CloudStack: the session no longer gives a token
     await ui('/client/api/', { method: 'POST', body: `command=logout&response=json&sessionkey=${encodeURIComponent(sessionkey)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    const after = await fetch(`${origin}/client/plugins/sendense/api/v1/auth/sso`, {
+    const after = await fetch(`${origin}/client/sendense/api/v1/auth/sso`, {
       method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-cloudstack-sessionkey': sessionkey, cookie: sent },
     });
     expect(after.status).toBe(401);
@@ -150,7 +150,7 @@ describe('single sign-on behind nginx', () => {
   });
 
   it('a request without a CloudStack session gets a 401 that says how to sign in', async () => {
-    const res = await fetch(`${origin}/client/plugins/sendense/api/v1/auth/sso`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${origin}/client/sendense/api/v1/auth/sso`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(401);
     const e = (await res.json()) as { error: { code: string; message: string } };
     expect(e.error.code).toBe('session_invalid');

@@ -36,6 +36,6 @@ describe('demo world', () => {
     const v = await sim.app.request('http://cs/client/api/', { method: 'POST', body: `command=validateUserTwoFactorAuthenticationCode&codefor2fa=${totpCode(DEMO_TOTP_KEY, Date.now())}&sessionkey=${lr.sessionkey}&response=json`, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `JSESSIONID=${jsid}` } });
     expect(v.status).toBe(200);
     const theme = JSON.parse(await (await sim.app.request(`http://cs/client/api/?command=listGuiThemes&response=json&sessionkey=${lr.sessionkey}&domainid=${state.domains.find((d) => d.name === 'customers')!.id}`, { headers: { cookie: `JSESSIONID=${jsid}` } })).text());
-    expect(JSON.parse(theme.listguithemesresponse.guiThemes[0].jsonconfiguration)).toEqual({ plugins: [{ name: 'Protection', path: 'http://127.0.0.1:8480/plugin/', icon: 'cloud-server-outlined' }] });
+    expect(JSON.parse(theme.listguithemesresponse.guiThemes[0].jsonconfiguration)).toEqual({ plugins: [{ name: 'VM protection', path: 'http://127.0.0.1:8480/plugin/', icon: 'cloud-server-outlined' }] });
   });
 });

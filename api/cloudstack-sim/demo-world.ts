@@ -67,7 +67,7 @@ export function demoWorld(real: [DemoVmSpec, DemoVmSpec], opts: { pluginPath?: s
     volumes: [vol(infra.id, admin.id, 'ROOT-infra-1'), vol(app.id, carol.id, 'ROOT-app-1')],
     guiThemes: opts.pluginPath ? [{
       id: randomUUID(), name: 'customers', description: 'adds Sendense to the menu of the customers domain',
-      jsonConfiguration: JSON.stringify({ plugins: [{ name: 'Protection', path: opts.pluginPath, icon: 'cloud-server-outlined' }] }),
+      jsonConfiguration: JSON.stringify({ plugins: [{ name: 'VM protection', path: opts.pluginPath, icon: 'cloud-server-outlined' }] }),
       domainIds: [customers.id], commonNames: [], accountIds: [], isPublic: true,
     }] : [],
   });
