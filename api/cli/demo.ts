@@ -10,7 +10,7 @@
  *   the simulator;
  * then runs a full and an incremental backup of both VMs through the control plane's API, prints
  * the URL and how to sign in, and serves until Ctrl-C (`--no-serve`: stop after the backups). It
- * cleans up everything it started.
+ * cleans up everything it started — also on SIGTERM, and also when the signal comes mid-setup.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,8 @@ import { cleanupRun, cleanupStale } from '../../test/lab/cleanup.ts';
 import { daemonDir, spawnDaemon } from '../../test/lab/agent-daemon.ts';
 import { createSimulator } from '../cloudstack-sim/app.ts';
 import { serveSimulator } from '../cloudstack-sim/serve.ts';
-import { addMappedVm, defaultState } from '../cloudstack-sim/state.ts';
+import { demoSignIns, demoWorld, DEMO_TOTP_KEY } from '../cloudstack-sim/demo-world.ts';
+import { totpCode } from '../cloudstack-sim/totp.ts';
 import { createVirshHypervisor } from '../cloudstack-sim/virsh-hypervisor.ts';
 import { parseConfig } from '../config.ts';
 import { startServer } from '../server.ts';
@@ -47,16 +48,60 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const portArg = argv.indexOf('--port');
   const port = portArg >= 0 ? Number(argv[portArg + 1]) : 8480;
   process.env.SENDENSE_LAB_RUN = String(process.pid);
+  // SIGTERM is Ctrl-C from the very first moment (issue 12 item 7): the first signal stops the
+  // work and everything started so far is removed; later ones (npx forwards the signal too) wait
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) return;
+    say(`${sig}: stopping, cleaning up`);
+    stop.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stopped = new Promise<never>((_, reject) => stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true }));
+  stopped.catch(() => {});
   ensurePackages();
   const daemons = await startLibvirt();
-  await cleanupStale(runId());
   const cleanups: (() => Promise<unknown>)[] = [];
+  const progress = { serving: false };
+  const work = cleanupStale(runId()).then(() => demoWork(cleanups, stop.signal, serveForever, port, progress));
   try {
+    return await Promise.race([work, stopped]);
+  } catch (e) {
+    // stopped while serving is the normal end (Ctrl-C); stopped earlier, the demo did not finish
+    if (stop.signal.aborted && progress.serving) return 0;
+    process.stderr.write(`sendense demo: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    let done = 0;
+    const runCleanups = async () => {
+      const todo = cleanups.slice(done).reverse();
+      done = cleanups.length;
+      for (const c of todo) await c().catch(() => {});
+    };
+    await runCleanups();
+    // a step that was still running may yet start something (a VM, a process): let it end, then remove that too
+    await Promise.race([work.catch(() => {}), new Promise((r) => setTimeout(r, 120_000).unref())]);
+    await runCleanups();
+    await cleanupRun(runId()).catch(() => {});
+    if (!process.env.SENDENSE_LAB_KEEP_DAEMONS) await stopLibvirt(daemons);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    say('cleaned up: VMs, agent, sshd, simulator and the daemons the demo started');
+  }
+}
+
+/** The demo's work; everything it starts is pushed onto `cleanups` as soon as it exists. */
+async function demoWork(cleanups: (() => Promise<unknown>)[], signal: AbortSignal, serveForever: boolean, port: number, progress: { serving: boolean }): Promise<number> {
+  const step = () => signal.throwIfAborted();
+  {
     // ---- this machine as a KVM host: its sshd, the agent daemon behind it, two CloudStack VMs
     const kvm = await startRepoHost({ label: 'demo-kvm' });
     cleanups.push(() => kvm.stop());
+    step();
     const repo = await startRepoHost({ label: 'demo-repo' });
     cleanups.push(() => repo.stop());
+    step();
     const agent = await spawnDaemon({ dir: daemonDir('demo-agent'), socketOwner: REPO_USER });
     cleanups.push(async () => { agent.kill('SIGTERM'); await agent.exited; });
     say(`agent daemon on ${agent.socketPath}, reached over SSH at ${kvm.host}:${kvm.port}; repository ${repo.url('backups')}`);
@@ -65,20 +110,21 @@ export async function demoCommand(argv: string[]): Promise<number> {
       const vm = await createLabVm({ label: `demo-${label}`, transient: true, disks: [{ size: 256 * M, randomPrefix: (48 + 16 * i) * M }, { size: 64 * M, randomPrefix: 8 * M }] });
       vms.push(vm);
       cleanups.push(() => vm.remove());
+      step();
     }
 
     // ---- CloudStack (simulated) that knows those VMs as its own
-    const state = defaultState();
-    state.vms = [];
-    state.volumes = [];
-    const csVms = vms.map((vm, i) => addMappedVm(state, {
-      name: ['web-1', 'db-1'][i], libvirtDomain: vm.name, domainXmlPath: path.join(vm.dir, 'domain.xml'), running: true,
-      disks: vm.disks.map((d) => ({ file: d.path, size: d.size, format: d.format })),
-    }));
+    // accounts in several domains (api/cloudstack-sim/demo-world.ts): web-1 is alice's, db-1 bob's
+    const spec = (vm: LabVm) => ({ libvirtDomain: vm.name, domainXmlPath: path.join(vm.dir, 'domain.xml'), disks: vm.disks.map((d) => ({ file: d.path, size: d.size, format: d.format })) });
+    const pluginUrl = `http://127.0.0.1:${port}/plugin/`;
+    const world = demoWorld([spec(vms[0]), spec(vms[1])], { pluginPath: pluginUrl });
+    const { state } = world;
+    const csVms = world.vms;
     const sim = createSimulator({ state, hypervisor: createVirshHypervisor() });
     const served = await serveSimulator(sim, { port: 0 });
     cleanups.push(() => served.close());
-    say(`CloudStack simulator: ${served.endpoint} (users admin, dadmin, alice; password 'password')`);
+    step();
+    say(`CloudStack simulator: ${served.endpoint} (users admin, dadmin, alice, bob, carol; password 'password')`);
 
     // ---- the control plane on embedded defaults
     const dataDir = path.resolve('.sendense');
@@ -86,7 +132,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     const config = parseConfig(JSON.stringify({
       listen: { host: '127.0.0.1', port },
       database: { path: path.join(dataDir, 'sendense.db') },
-      cloudstack: { endpoint: served.endpoint, apiKey: sim.adminKeys.apiKey, secretKey: sim.adminKeys.secretKey },
+      // the simulator on loopback speaks plain HTTP
+      cloudstack: { endpoint: served.endpoint, apiKey: sim.adminKeys.apiKey, secretKey: sim.adminKeys.secretKey, insecure: true },
       auth: { tokenSecret: randomBytes(32).toString('hex') },
       repositories: [{ name: 'demo', url: repo.url('backups'), default: true }],
       agents: { user: REPO_USER, socketPath: agent.socketPath, heartbeatSeconds: 10 },
@@ -100,6 +147,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     cleanups.push(() => gateway.close());
     const server = await startServer(config, { gateway: () => gateway, log: (m) => { if (process.env.SENDENSE_DEBUG) process.stderr.write(`${m}\n`); } });
     cleanups.push(() => server.close());
+    step();
     say(`control plane: ${server.url} (SQLite ${config.database.path})`);
 
     // ---- a full and an incremental backup of each VM, through the control plane
@@ -118,24 +166,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
     }
     for (const [i, v] of csVms.entries()) say(`${['web-1', 'db-1'][i]}: ${await server.cp.store.points.countForVm(v.vmId)} restore points recorded`);
     writeFileSync(path.join(dataDir, 'demo.txt'), `${server.url}\n`);
-    say(`sign in: POST ${server.url}/api/v1/auth/login {"username":"admin","password":"password"}; GET ${server.url}/api/v1/vms; OpenAPI ${server.url}/api/openapi.json`);
+    say(`plug-in: ${server.url}/plugin/ — sign in with a CloudStack user (password 'password'):`);
+    for (const u of demoSignIns()) say(`  ${u.username.padEnd(7)} domain ${u.domain.padEnd(11)} ${u.role}: sees ${u.sees}`);
+    say(`  carol's authenticator: ${demoSignIns().find((u) => u.username === 'carol')!.note} (code now: ${totpCode(DEMO_TOTP_KEY, Date.now())})`);
+    say(`API: POST ${server.url}/api/v1/auth/login {"username":"admin","password":"password"}; GET ${server.url}/api/v1/vms; OpenAPI ${server.url}/api/openapi.json`);
     if (serveForever) {
-      say('serving until Ctrl-C');
-      await new Promise<void>((resolve) => {
-        // the first Ctrl-C starts the clean-up; later ones (npx forwards the signal too) must not cut it short
-        const stop = () => { say('stopping: cleaning up'); resolve(); };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      say('serving until Ctrl-C (or SIGTERM)');
+      progress.serving = true;
+      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     }
     return 0;
-  } catch (e) {
-    process.stderr.write(`sendense demo: ${(e as Error).message}\n`);
-    return 1;
-  } finally {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
-    await cleanupRun(runId()).catch(() => {});
-    if (!process.env.SENDENSE_LAB_KEEP_DAEMONS) await stopLibvirt(daemons);
-    say('cleaned up: VMs, agent, sshd, simulator and the daemons the demo started');
   }
 }
