@@ -159,7 +159,7 @@ export class SdPolicies extends ViewBase {
                 <input type="text" aria-label=${s.assignTarget} placeholder=${s.assignHint[a.kind]} .value=${a.target} style="width:200px"
                   @input=${(e: Event) => { this.assign = { ...this.assign, [p.id]: { ...a, target: (e.target as HTMLInputElement).value } }; }}>
                 <button class="small" @click=${() => this.addAssignment(p)} ?disabled=${!a.target.trim()}>${s.assign}</button></div>` : nothing}</td>
-            ${admin ? html`<td class="row"><button class="small" @click=${() => this.edit(p)}>${s.edit}</button><button class="small danger" @click=${() => this.removePolicy(p)}>${s.delete}</button></td>` : nothing}
+            ${admin ? html`<td><div class="actions"><button class="small" @click=${() => this.edit(p)}>${s.edit}</button><button class="small danger" @click=${() => this.removePolicy(p)}>${s.delete}</button></div></td>` : nothing}
           </tr>`;
         })}</tbody></table></div>`)}`;
   }

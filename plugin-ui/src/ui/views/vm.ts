@@ -143,8 +143,8 @@ export class SdVm extends ViewBase {
           <tbody>${points.map((p) => html`<tr data-point=${p.pointId}>
             <td>${dateTime(p.createdAt)}<div class="muted">${p.pointId}</div></td><td>${p.type}<div class="muted">${p.reason}</div></td><td>${bytes(p.sizeBytes)}</td>
             <td>${statusTag(p.verificationStatus)}${p.verificationProblems.length ? html`<div class="muted">${p.verificationProblems.join('; ')}</div>` : nothing}</td>
-            <td class="row"><button class="small" @click=${() => this.verify(p)}>${v.verify}</button>
-              <button class="small" @click=${() => this.renderRoot.querySelector<SdRestoreDialog>('sd-restore-dialog')?.open(vm, p)}>${v.restore}</button></td>
+            <td><div class="actions"><button class="small" @click=${() => this.verify(p)}>${v.verify}</button>
+              <button class="small" @click=${() => this.renderRoot.querySelector<SdRestoreDialog>('sd-restore-dialog')?.open(vm, p)}>${v.restore}</button></div></td>
           </tr>`)}</tbody></table></div></div>` : nothing}
         ${this.retention()}`;
     })}

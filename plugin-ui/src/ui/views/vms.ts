@@ -82,15 +82,15 @@ export class SdVms extends ViewBase {
             const d = details.get(vm.id);
             const job = d?.lastJob;
             return html`<tr data-vm=${vm.name}>
-              <td><a href=${href({ view: 'vm', id: vm.id })}>${vm.displayName ?? vm.name}</a><div class="muted">${vm.zoneName ?? ''}</div></td>
+              <td class="nowrap"><a href=${href({ view: 'vm', id: vm.id })}>${vm.displayName ?? vm.name}</a><div class="muted">${vm.zoneName ?? ''}</div></td>
               <td>${vm.state}</td>
               <td>${vm.account}<div class="muted">${vm.domainPath ?? ''}</div></td>
               <td><span class="tag info">${job?.sourcePlatform ?? 'cloudstack'}</span></td>
               <td>${d?.policy ? d.policy.name : html`<span class="muted">${s.noPolicy}</span>`}</td>
               <td>${d ? d.restorePoints : '—'}</td>
-              <td>${job ? html`${statusTag(job.status)} <span class="muted">${relative(job.finishedAt ?? job.queuedAt)}</span>` : html`<span class="muted">${s.noPoint}</span>`}</td>
-              <td class="row"><button class="small" @click=${() => this.backUp(vm)}>${s.backUp}</button>
-                <a class="button small" href=${href({ view: 'vm', id: vm.id })}>${s.open}</a></td>
+              <td>${job ? html`${statusTag(job.status)} <div class="muted">${relative(job.finishedAt ?? job.queuedAt)}</div>` : html`<span class="muted">${s.noPoint}</span>`}</td>
+              <td><div class="actions"><button class="small" @click=${() => this.backUp(vm)}>${s.backUp}</button>
+                <a class="button small" href=${href({ view: 'vm', id: vm.id })}>${s.open}</a></div></td>
             </tr>`;
           })}</tbody></table></div>
           <div class="row pager">
