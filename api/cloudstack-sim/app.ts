@@ -10,6 +10,7 @@ import { getCookie } from 'hono/cookie';
 import { globalFetch, type HttpFetch } from '../cloudstack/port.ts';
 import { ANONYMOUS_COMMANDS, COMMANDS } from './commands/index.ts';
 import { handleSsvmUpload } from './commands/upload.ts';
+import { handleTemplateUpload, isTemplateUpload } from './commands/templates.ts';
 import { handleApiRequest } from './dispatch.ts';
 import { createDirUploadStore } from './dir-upload-store.ts';
 import { MemoryHypervisor, type SimHypervisor } from './hypervisor.ts';
@@ -92,7 +93,7 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
   app.post('/upload/:id', async (c) => {
     const url = new URL(c.req.url);
     const len = c.req.header('content-length');
-    const r = await handleSsvmUpload(runtime, {
+    const r = await (isTemplateUpload(runtime, c.req.param('id')) ? handleTemplateUpload : handleSsvmUpload)(runtime, {
       volumeId: c.req.param('id'),
       proto: url.protocol.replace(':', ''),
       host: c.req.header('x-forwarded-host') ?? url.host,

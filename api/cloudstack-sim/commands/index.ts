@@ -9,6 +9,7 @@ import { dashboardCommands } from './dashboard.ts';
 import { infraCommands } from './infra.ts';
 import { jobCommands } from './jobs.ts';
 import { snapshotCommands } from './snapshots.ts';
+import { templateCommands } from './templates.ts';
 import { uiCommands } from './ui.ts';
 import { uploadCommands } from './upload.ts';
 import { userCommands } from './users.ts';
@@ -17,7 +18,7 @@ import { volumeCommands } from './volumes.ts';
 
 export const COMMANDS: Record<string, CommandDef> = {
   ...infraCommands, ...vmCommands, ...volumeCommands, ...snapshotCommands, ...userCommands, ...uploadCommands, ...jobCommands,
-  ...uiCommands, ...dashboardCommands,
+  ...uiCommands, ...dashboardCommands, ...templateCommands,
 };
 
 /** answered before any session or signature check (CloudStack's APIAuthenticators) */
