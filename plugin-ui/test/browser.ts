@@ -21,10 +21,15 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 export const SCREENSHOTS = path.join(ROOT, 'test', 'artifacts', 'screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 
-/** builds the plug-in into a fresh folder (each test file its own: files run in parallel) */
-export async function buildPlugin(): Promise<string> {
+/**
+ * Builds the plug-in into a fresh folder (each test file its own: files run in parallel);
+ * `harness`: the component tests' page too (test/harness/index.html → /plugin/test/harness/).
+ */
+export async function buildPlugin(o: { harness?: boolean } = {}): Promise<string> {
   const outDir = path.join(mkdtempSync(path.join(tmpdir(), 'sendense-plugin-build-')), 'dist');
-  await build({ configFile: path.join(ROOT, 'plugin-ui', 'vite.config.ts'), build: { outDir, emptyOutDir: true, sourcemap: false }, logLevel: 'error' });
+  const ui = path.join(ROOT, 'plugin-ui');
+  const input = o.harness ? { index: path.join(ui, 'index.html'), harness: path.join(ui, 'test', 'harness', 'index.html') } : undefined;
+  await build({ configFile: path.join(ui, 'vite.config.ts'), build: { outDir, emptyOutDir: true, sourcemap: false, ...(input ? { rollupOptions: { input } } : {}) }, logLevel: 'error' });
   return outDir;
 }
 
