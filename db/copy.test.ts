@@ -45,6 +45,7 @@ async function fill(store: Store): Promise<void> {
   await store.jobs.create({ id: crypto.randomUUID(), platformVmId: VM, type: 'full', typeReason: 't', trigger: 'manual', repositoryId: repo.id, status: 'failed', error: 'boom', errorCode: 'x', queuedAt: at });
   await store.restores.create({ id: 'rs1', restorePointId: parent!.id, platformVmId: VM, kind: 'download', target: { disk: 'vda' }, status: 'succeeded', result: { ok: true } });
   await store.maintenance.create({ id: 'mj1', kind: 'verify', trigger: 'manual', status: 'queued', repositoryId: repo.id, platformVmId: VM, request: { points: ['x'] }, queuedAt: at });
+  await store.leases.acquire('round:scheduler', 'cp-1', 60_000, at);
   for (let i = 0; i < 3; i++) await store.audit.append({ at, actor: 'alice', via: 'token', action: `a.${i}`, outcome: 'ok', details: { i } });
 }
 

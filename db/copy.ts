@@ -21,7 +21,7 @@ import { StoreError } from './store.ts';
 /** every table, parents before children (the foreign keys' order) */
 export const COPY_ORDER = [
   'repositories', 'cloudstackHosts', 'cloudstackAgents', 'cloudstackVms', 'disks', 'policies', 'policyAssignments', 'backupJobs',
-  'chains', 'restorePoints', 'restorePointDisks', 'restores', 'maintenanceJobs', 'auditLog',
+  'chains', 'restorePoints', 'restorePointDisks', 'restores', 'maintenanceJobs', 'auditLog', 'leases',
 ] as const;
 export type TableKey = (typeof COPY_ORDER)[number];
 
@@ -41,7 +41,7 @@ export async function closeEndpoint(e: Endpoint): Promise<void> {
   if (e.kind === 'sqlite') e.h.close(); else await e.h.close();
 }
 
-const primaryKey = (k: TableKey) => (k === 'auditLog' ? 'seq' : 'id');
+const primaryKey = (k: TableKey) => (k === 'auditLog' ? 'seq' : k === 'leases' ? 'name' : 'id');
 
 /** every row of a table, by primary key (restore points: parents first) */
 export async function readTable(e: Endpoint, k: TableKey): Promise<Row[]> {

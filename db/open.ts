@@ -16,6 +16,7 @@ import { StoreError, type Store } from './store.ts';
 import { createAgentStore, createHostStore } from './sqlite/hosts.ts';
 import { createAuditStore } from './sqlite/audit.ts';
 import { createJobStore } from './sqlite/jobs.ts';
+import { createLeaseStore } from './sqlite/leases.ts';
 import { createMaintenanceStore } from './sqlite/maintenance.ts';
 import { createPointStore } from './sqlite/points.ts';
 import { createPolicyStore } from './sqlite/policies.ts';
@@ -88,6 +89,7 @@ export function createSqliteStore(handle: OpenDatabase): Store {
     audit: createAuditStore(db),
     restores: createRestoreStore(db),
     maintenance: createMaintenanceStore(db),
+    leases: createLeaseStore(db),
     close: handle.close,
   };
 }

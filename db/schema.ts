@@ -387,6 +387,22 @@ export const auditLog = sqliteTable('audit_log', {
   details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
 }, (t) => [index('idx_audit_at').on(t.at), index('idx_audit_target').on(t.targetType, t.targetId)]);
 
+/**
+ * Leases: which control-plane instance does a periodic round (discovery, the scheduler tick,
+ * maintenance) right now — several instances on one PostgreSQL share the work, each round runs
+ * on one of them. A lease is taken when free or expired, kept by taking it again before it
+ * expires, and lost by an instance that dies (another takes it once `expires_at` has passed).
+ */
+export const leases = sqliteTable('leases', {
+  /** what is leased, e.g. `round:scheduler` */
+  name: text('name').primaryKey(),
+  /** the instance holding it (api/instance.ts) */
+  holder: text('holder').notNull(),
+  expiresAt: ts('expires_at').notNull(),
+  /** since when this holder has held it without a gap */
+  acquiredAt: ts('acquired_at').notNull(),
+});
+
 export type Repository = InferSelectModel<typeof repositories>;
 export type NewRepository = InferInsertModel<typeof repositories>;
 export type CloudStackHost = InferSelectModel<typeof cloudstackHosts>;
@@ -411,4 +427,5 @@ export type NewRestore = InferInsertModel<typeof restores>;
 export type MaintenanceJob = InferSelectModel<typeof maintenanceJobs>;
 export type NewMaintenanceJob = InferInsertModel<typeof maintenanceJobs>;
 export type AuditEntry = InferSelectModel<typeof auditLog>;
+export type Lease = InferSelectModel<typeof leases>;
 export type NewAuditEntry = InferInsertModel<typeof auditLog>;

@@ -204,6 +204,39 @@ describe.each(STORE_ADAPTERS)('$name Store', (adapter) => {
     expect((await store.points.allForVm(VM)).map((p) => p.pointId)).toEqual(ids);
   });
 
+  it('leases: of several instances asking at once exactly one gets it; it is kept by asking again, taken over once expired', async () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const got = await Promise.all(['a', 'b', 'c', 'd'].map((h) => store.leases.acquire('round:x', h, 10_000, t0)));
+    expect(got.filter(Boolean)).toHaveLength(1);
+    const holder = ['a', 'b', 'c', 'd'][got.indexOf(true)];
+    const other = holder === 'a' ? 'b' : 'a';
+    const t1 = new Date(t0.getTime() + 5_000);
+    expect(await store.leases.acquire('round:x', other, 10_000, t1)).toBe(false);
+    expect(await store.leases.acquire('round:x', holder, 10_000, t1)).toBe(true); // renewed: now until t1 + 10 s
+    expect((await store.leases.get('round:x'))).toMatchObject({ holder, acquiredAt: t0, expiresAt: new Date(t1.getTime() + 10_000) });
+    const t2 = new Date(t0.getTime() + 14_000);
+    expect(await store.leases.acquire('round:x', other, 10_000, t2)).toBe(false); // still held
+    const t3 = new Date(t1.getTime() + 10_000);
+    expect(await store.leases.acquire('round:x', other, 10_000, t3)).toBe(true); // expired: taken over
+    expect((await store.leases.get('round:x'))).toMatchObject({ holder: other, acquiredAt: t3 });
+    await store.leases.release('round:x', holder); // not the holder's any more: nothing happens
+    expect((await store.leases.get('round:x'))?.holder).toBe(other);
+    await store.leases.release('round:x', other);
+    expect(await store.leases.get('round:x')).toBeUndefined();
+  });
+
+  it('policies: a schedule time is claimed once (compare-and-set on the last run)', async () => {
+    const now = new Date('2026-01-01T02:00:00Z');
+    await store.policies.create({ id: 'pc', name: 'claimed', schedule: '0 2 * * *', fullEvery: 7, maxChainLength: 30, retention: {}, createdAt: now, updatedAt: now });
+    const claims = await Promise.all([0, 1, 2].map(() => store.policies.claimRun('pc', 'lastRunAt', null, now)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await store.policies.claimRun('pc', 'lastRunAt', null, now)).toBe(false);
+    const next = new Date('2026-01-02T02:00:00Z');
+    expect(await store.policies.claimRun('pc', 'lastRunAt', now, next)).toBe(true);
+    expect(await store.policies.claimRun('pc', 'verifyLastRunAt', null, next)).toBe(true);
+    expect(await store.policies.get('pc')).toMatchObject({ lastRunAt: next, verifyLastRunAt: next });
+  });
+
   it('policies: one assignment per target (moved on re-assign), cascade on delete', async () => {
     const now = new Date();
     const mk = (id: string, name: string) => store.policies.create({ id, name, schedule: '0 2 * * *', fullEvery: 7, maxChainLength: 30, retention: { keepLast: 7 }, createdAt: now, updatedAt: now });

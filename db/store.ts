@@ -26,7 +26,7 @@ import type {
   NewDisk, NewMaintenanceJob, NewPolicy, NewRepository, Policy, PolicyAssignment, Repository, RestorePoint, RestorePointDisk, SourcePlatform,
 } from './schema.ts';
 
-import type { NewRestore, Restore, RestoreStatus } from './schema.ts';
+import type { Lease, NewRestore, Restore, RestoreStatus } from './schema.ts';
 
 /** unavailable: the database cannot be reached right now (PostgreSQL gone away); retrying later may work */
 export type StoreErrorCode = 'notfound' | 'conflict' | 'invalid' | 'unavailable';
@@ -185,6 +185,11 @@ export interface PolicyStore {
   unassign(assignmentId: string): Promise<boolean>;
   getAssignment(assignmentId: string): Promise<PolicyAssignment | undefined>;
   markRun(id: string, at: Date): Promise<void>;
+  /**
+   * claims one schedule time of the policy: sets `lastRunAt` (or `verifyLastRunAt`) to `at` only
+   * when it still is `seen` (compare-and-set); false when another instance claimed it first
+   */
+  claimRun(id: string, field: 'lastRunAt' | 'verifyLastRunAt', seen: Date | null, at: Date): Promise<boolean>;
 }
 
 export interface RepositoryStore {
@@ -292,6 +297,17 @@ export interface RestoreStore {
   update(id: string, patch: RestorePatch, expect?: RestoreStatus[]): Promise<Restore | undefined>;
 }
 
+/**
+ * Leases (db/schema.ts `leases`): `acquire` takes the lease when it is free, expired, or already
+ * this holder's (then it is extended) and says whether the holder has it now; atomic, so of
+ * several instances asking at once exactly one gets it. `release` gives it up (only its holder's).
+ */
+export interface LeaseStore {
+  acquire(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean>;
+  release(name: string, holder: string): Promise<void>;
+  get(name: string): Promise<Lease | undefined>;
+}
+
 export interface Store {
   vms: VmStore;
   hosts: HostStore;
@@ -303,6 +319,7 @@ export interface Store {
   audit: AuditStore;
   restores: RestoreStore;
   maintenance: MaintenanceStore;
+  leases: LeaseStore;
   /** SQLite closes at once; PostgreSQL resolves once the pool has ended */
   close(): void | Promise<void>;
 }

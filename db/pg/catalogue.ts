@@ -159,6 +159,10 @@ export function createPolicyStore(db: PgDb): PolicyStore {
     async markRun(id, at) {
       await db.update(policies).set({ lastRunAt: at }).where(eq(policies.id, id));
     },
+    async claimRun(id, field, seen, at) {
+      const col = policies[field];
+      return changed(await db.update(policies).set({ [field]: at }).where(and(eq(policies.id, id), seen ? eq(col, seen) : isNull(col))));
+    },
   };
 }
 

@@ -23,6 +23,7 @@ import { StoreError, type Store } from '../store.ts';
 import { createAgentStore, createAuditStore, createHostStore, createPolicyStore, createRepositoryStore, createVmStore } from './catalogue.ts';
 import { pgCode, schema, type PgDb } from './db.ts';
 import { createJobStore, createRestoreStore } from './jobs.ts';
+import { createLeaseStore } from './leases.ts';
 import { createMaintenanceStore } from './maintenance.ts';
 import { createPointStore } from './points.ts';
 
@@ -201,6 +202,7 @@ export function createPgStore(h: PgDatabase): Store {
     audit: t(createAuditStore(db)),
     restores: t(createRestoreStore(db)),
     maintenance: t(createMaintenanceStore(db)),
+    leases: t(createLeaseStore(db)),
     close: () => h.close(),
   };
 }

@@ -124,3 +124,4 @@ export const restorePointDisks = derive(lite.restorePointDisks);
 export const restores = derive(lite.restores);
 export const maintenanceJobs = derive(lite.maintenanceJobs);
 export const auditLog = derive(lite.auditLog);
+export const leases = derive(lite.leases);

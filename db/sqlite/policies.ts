@@ -4,7 +4,7 @@
  * assigning a target again moves it to the new policy).
  */
 import { randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, isNull } from 'drizzle-orm';
 import { policies, policyAssignments } from '../schema.ts';
 import type { PolicyStore } from '../store.ts';
 import { guard, type Db } from './db.ts';
@@ -52,6 +52,11 @@ export function createPolicyStore(db: Db): PolicyStore {
     },
     async markRun(id, at) {
       db.update(policies).set({ lastRunAt: at }).where(eq(policies.id, id)).run();
+    },
+    async claimRun(id, field, seen, at) {
+      const col = policies[field];
+      const { changes } = db.update(policies).set({ [field]: at }).where(and(eq(policies.id, id), seen ? eq(col, seen) : isNull(col))).run();
+      return changes > 0;
     },
   };
 }
