@@ -65,12 +65,8 @@ export function demoWorld(real: [DemoVmSpec, DemoVmSpec], opts: { pluginPath?: s
     users: [...base.users, user('bob', bob.id, 'Bob'), user('carol', carol.id, 'Carol', { twoFactor: { provider: 'totp', key: DEMO_TOTP_KEY } })],
     vms: [infra, app],
     volumes: [vol(infra.id, admin.id, 'ROOT-infra-1'), vol(app.id, carol.id, 'ROOT-app-1')],
-    guiThemes: opts.pluginPath ? [{
-      id: randomUUID(), name: 'customers', description: 'adds Sendense to the menu of the customers domain',
-      jsonConfiguration: JSON.stringify({ plugins: [{ name: 'VM protection', path: opts.pluginPath, icon: 'cloud-server-outlined' }] }),
-      domainIds: [customers.id], commonNames: [], accountIds: [], isPublic: true,
-    }] : [],
   });
+  if (opts.pluginPath) setPluginTheme(state, opts.pluginPath);
   const alice = state.accounts.find((a) => a.name === 'alice')!;
   const vms = real.map((spec, i) => {
     const name = i === 0 ? 'web-1' : 'db-1';
@@ -78,6 +74,19 @@ export function demoWorld(real: [DemoVmSpec, DemoVmSpec], opts: { pluginPath?: s
     return { name, vmId, owner: i === 0 ? 'alice' : 'bob' };
   });
   return { state, vms };
+}
+
+/** The customers domain's GUI theme (createGuiTheme): its jsonconfiguration adds the plug-in at `pluginPath` to the menu. */
+export function setPluginTheme(state: SimState, pluginPath: string): void {
+  const customers = state.domains.find((d) => d.name === 'customers');
+  if (!customers) return;
+  const jsonConfiguration = JSON.stringify({ plugins: [{ name: 'VM protection', path: pluginPath, icon: 'cloud-server-outlined' }] });
+  const t = state.guiThemes.find((x) => x.name === 'customers');
+  if (t) { t.jsonConfiguration = jsonConfiguration; return; }
+  state.guiThemes.push({
+    id: randomUUID(), name: 'customers', description: 'adds Sendense to the menu of the customers domain', jsonConfiguration,
+    domainIds: [customers.id], commonNames: [], accountIds: [], isPublic: true,
+  });
 }
 
 /** What to type where: the users, what each sees, and carol's authenticator URI. */
