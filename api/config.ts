@@ -4,13 +4,17 @@
  * which win over the file. `sendense serve --config FILE`:
  *
  * {
- *   "listen":       { "host": "127.0.0.1", "port": 8480 },
+ *   "listen":       { "host": "127.0.0.1", "port": 8480, "tls": { "certFile": "…", "keyFile": "…" },
+ *                     "insecureHttp": false, "maxConnections": 1024 },
  *   "database":     { "path": "/var/lib/sendense/sendense.db" } | { "url": "postgres://sendense:…@db1:5432/sendense", "poolSize": 10 },
  *   "cloudstack":   { "endpoint": "https://cloud.example.com/client/api", "apiKey": "…", "secretKey": "…",
+ *                     "secretKeyFile": "/etc/sendense/cloudstack.secret" (instead of secretKey),
  *                     "caFile": "/etc/sendense/cloudstack-ca.pem", "insecure": false, "timeoutSeconds": 60 },
  *   "auth":         { "tokenSecret": "≥ 32 characters" | "tokenSecretFile": "/etc/sendense/token.secret",
  *                     "tokenTtlSeconds": 3600, "apiKeyCacheSeconds": 60,
- *                     "loginRateLimit": { "maxAttempts": 5, "windowSeconds": 300 }, "trustProxy": false },
+ *                     "loginRateLimit": { "maxAttempts": 5, "windowSeconds": 300, "perUserMaxAttempts": 20, "perAddressMaxAttempts": 50 },
+ *                     "trustProxy": false, "trustedProxies": ["127.0.0.1", "10.0.0.0/24"] },
+ *   "limits":       { "maxBodyBytes": 1048576, "sseStreamsPerUser": 8 },
  *   "repositories": [ { "name": "repo1", "url": "ssh://sendense-repo@10.0.0.5/srv/sendense",
  *                       "capacityBytes": 10995116277760, "default": true } ],
  *   "agents":       { "user": "sendense", "port": 22, "identityFile": "/etc/sendense/id_ed25519",
@@ -18,13 +22,21 @@
  *                     "repoIdentityFile": "/var/lib/sendense-agent/.ssh/id_ed25519 (on the KVM hosts)", "repoKnownHostsFile": "…",
  *                     "perHostConcurrency": 2, "heartbeatSeconds": 30, "simulate": false },
  *   "discovery":    { "intervalSeconds": 300 },
- *   "scheduler":    { "tickSeconds": 30 }
+ *   "scheduler":    { "tickSeconds": 30 },
+ *   "plugin":       { "uiOrigins": ["https://cloud.example.com"] }   (CloudStack UIs that may frame the
+ *                     plug-in and call the API from a browser: CSP frame-ancestors and CORS, docs/PLUGIN.md)
  * }
  *
  * Environment: SENDENSE_LISTEN (host:port), SENDENSE_DB (a SQLite path, or a postgres:// URL), SENDENSE_CS_ENDPOINT,
- * SENDENSE_CS_API_KEY, SENDENSE_CS_SECRET_KEY (root admin keys, as `sendense cs` uses),
+ * SENDENSE_CS_API_KEY, SENDENSE_CS_SECRET_KEY (root admin keys, as `sendense cs` uses), SENDENSE_CS_INSECURE=1,
  * SENDENSE_TOKEN_SECRET, SENDENSE_REPOSITORIES (comma-separated `name=url`, the first the default).
  * `agents.simulate: true` runs the in-memory agent (demos and tests: its points are fake).
+ *
+ * Secrets come from this file, from files it names (`auth.tokenSecretFile`,
+ * `cloudstack.secretKeyFile`: refused when others may read them, api/secret-file.ts) or from the
+ * environment — never from the command line. A plain `http://` CloudStack endpoint needs
+ * `cloudstack.insecure: true` (the users' passwords would cross the network in clear); a listen
+ * address that is not loopback needs `listen.tls` or `listen.insecureHttp` (api/listen.ts).
  */
 import { z } from 'zod';
 
@@ -41,7 +53,12 @@ export const ConfigSchema = z.object({
   listen: z.object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65_535).default(8480),
-  }).strict().default({ host: '127.0.0.1', port: 8480 }),
+    /** HTTPS with this certificate chain and key (PEM files) */
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+    /** plain HTTP on a non-loopback address (behind nothing): only when said explicitly */
+    insecureHttp: z.boolean().default(false),
+    maxConnections: z.number().int().min(1).max(100_000).default(1024),
+  }).strict().default({ host: '127.0.0.1', port: 8480, insecureHttp: false, maxConnections: 1024 }),
   /** SQLite at `path` (the default), or PostgreSQL at `url` (postgres://user:password@host:port/database; several instances may share it) */
   database: z.object({
     path: z.string().min(1).default('/var/lib/sendense/sendense.db'),
@@ -52,7 +69,8 @@ export const ConfigSchema = z.object({
   cloudstack: z.object({
     endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL, e.g. https://cloud.example.com/client/api' }),
     apiKey: z.string().min(1),
-    secretKey: z.string().min(1),
+    secretKey: z.string().min(1).optional(),
+    secretKeyFile: z.string().min(1).optional(),
     caFile: z.string().min(1).optional(),
     insecure: z.boolean().default(false),
     timeoutSeconds: seconds(60, 3600),
@@ -62,11 +80,25 @@ export const ConfigSchema = z.object({
     tokenSecretFile: z.string().min(1).optional(),
     tokenTtlSeconds: seconds(3600, 86_400),
     apiKeyCacheSeconds: z.number().int().min(0).max(3600).default(60),
-    loginRateLimit: z.object({ maxAttempts: z.number().int().min(1).max(1000).default(5), windowSeconds: seconds(300, 86_400) })
-      .strict().default({ maxAttempts: 5, windowSeconds: 300 }),
-    /** take the client address from X-Forwarded-For (behind a reverse proxy only) */
+    loginRateLimit: z.object({
+      maxAttempts: z.number().int().min(1).max(1000).default(5), windowSeconds: seconds(300, 86_400),
+      /** failed sign-ins per user name from anywhere, and per client address for any name, in the same window */
+      perUserMaxAttempts: z.number().int().min(1).max(100_000).default(20),
+      perAddressMaxAttempts: z.number().int().min(1).max(100_000).default(50),
+    }).strict().default({ maxAttempts: 5, windowSeconds: 300, perUserMaxAttempts: 20, perAddressMaxAttempts: 50 }),
+    /** take the client address from X-Forwarded-For (behind a reverse proxy only): the right-most hop that is not a trusted proxy */
     trustProxy: z.boolean().default(false),
-  }).strict().default({ tokenTtlSeconds: 3600, apiKeyCacheSeconds: 60, loginRateLimit: { maxAttempts: 5, windowSeconds: 300 }, trustProxy: false }),
+    /** the proxies in front (addresses or CIDR ranges; default loopback) */
+    trustedProxies: z.array(z.string().min(1)).max(256).default([]),
+  }).strict().default({
+    tokenTtlSeconds: 3600, apiKeyCacheSeconds: 60, loginRateLimit: { maxAttempts: 5, windowSeconds: 300, perUserMaxAttempts: 20, perAddressMaxAttempts: 50 },
+    trustProxy: false, trustedProxies: [],
+  }),
+  limits: z.object({
+    /** every request body, checked before sign-in */
+    maxBodyBytes: z.number().int().min(1024).max(1024 ** 3).default(1024 * 1024),
+    sseStreamsPerUser: z.number().int().min(1).max(1000).default(8),
+  }).strict().default({ maxBodyBytes: 1024 * 1024, sseStreamsPerUser: 8 }),
   repositories: z.array(RepositoryConfig).min(1, 'name at least one repository')
     .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, 'repository names must be unique')
     .refine((rs) => rs.filter((r) => r.default).length <= 1, 'at most one repository is the default'),
@@ -85,6 +117,9 @@ export const ConfigSchema = z.object({
   }).strict().default({ user: 'sendense', port: 22, socketPath: '/run/sendense-agent/agent.sock', perHostConcurrency: 2, heartbeatSeconds: 30, simulate: false }),
   discovery: z.object({ intervalSeconds: seconds(300) }).strict().default({ intervalSeconds: 300 }),
   scheduler: z.object({ tickSeconds: seconds(30, 3600) }).strict().default({ tickSeconds: 30 }),
+  plugin: z.object({
+    uiOrigins: z.array(z.string().regex(/^https?:\/\/[^/?#]+\/?$/, 'must be an origin: scheme://host[:port]')).max(50).default([]),
+  }).strict().default({ uiOrigins: [] }),
 }).strict();
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -116,6 +151,7 @@ export function applyEnv(input: unknown, env: Record<string, string | undefined>
   if (env.SENDENSE_CS_ENDPOINT) cs.endpoint = env.SENDENSE_CS_ENDPOINT;
   if (env.SENDENSE_CS_API_KEY) cs.apiKey = env.SENDENSE_CS_API_KEY;
   if (env.SENDENSE_CS_SECRET_KEY) cs.secretKey = env.SENDENSE_CS_SECRET_KEY;
+  if (env.SENDENSE_CS_INSECURE === '1' || env.SENDENSE_CS_INSECURE === 'true') cs.insecure = true;
   if (Object.keys(cs).length) c.cloudstack = cs;
   if (env.SENDENSE_TOKEN_SECRET) c.auth = { ...obj(c.auth), tokenSecret: env.SENDENSE_TOKEN_SECRET };
   if (env.SENDENSE_REPOSITORIES) {
@@ -138,5 +174,10 @@ export function parseConfig(text: string | undefined, env: Record<string, string
     throw new ConfigError(`[config] ${where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
   if (r.data.auth.tokenSecret && r.data.auth.tokenSecretFile) throw new ConfigError(`[config] ${where}: auth: give tokenSecret or tokenSecretFile, not both`);
+  const cs = r.data.cloudstack;
+  if (!cs.secretKey === !cs.secretKeyFile) throw new ConfigError(`[config] ${where}: cloudstack: give secretKey (or SENDENSE_CS_SECRET_KEY) or secretKeyFile, one of them`);
+  if (cs.endpoint.startsWith('http://') && !cs.insecure) {
+    throw new ConfigError(`[config] ${where}: cloudstack.endpoint ${cs.endpoint} is plain http: sign-in passwords would cross the network in clear; use https://, or set cloudstack.insecure: true (test setups only)`);
+  }
   return r.data;
 }

@@ -21,6 +21,7 @@ import { CloudStackClient, type ApiKeys } from './cloudstack/client.ts';
 import type { HttpFetch } from './cloudstack/port.ts';
 import { Discovery } from './discovery/discover.ts';
 import { createApp, type AppType } from './http/app.ts';
+import type { ApiLimits } from './http/deps.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { MetricsRegistry } from './metrics/registry.ts';
 import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
@@ -50,6 +51,8 @@ export interface ControlPlaneOptions {
   progressWriteMs?: number;
   clock?: () => Date;
   clientAddress?: (c: Context) => string;
+  /** request bodies, event streams, sign-in failures (api/http/deps.ts) */
+  limits?: ApiLimits;
   /** CloudStack UI origins that may frame the plug-in and call the API (CSP frame-ancestors, CORS) */
   uiOrigins?: readonly string[];
   version?: string;
@@ -131,7 +134,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     await verifyTick({ store, maintenance, log }, now);
   };
   const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log });
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
   const timers: Cron[] = [];
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {

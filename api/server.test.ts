@@ -3,8 +3,9 @@
  * variables, the CloudStack simulator served on loopback, the in-memory agent (agents.simulate);
  * sign in, list, back up, stop with SIGTERM, start again on the same database.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ function start(args: string[], env: Record<string, string>): Promise<{ child: Ch
     const t = setTimeout(() => reject(new Error(`no listening line in 60 s: ${out}`)), 60_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m) { clearTimeout(t); resolve({ child, url: m[1], output: () => out }); }
     });
     child.once('exit', (code) => { clearTimeout(t); reject(new Error(`exited ${code}: ${out}`)); });
@@ -47,7 +48,7 @@ describe('sendense serve', () => {
       writeFileSync(config, JSON.stringify({
         listen: { host: '127.0.0.1', port: 0 },
         database: { path: path.join(dir, 'db', 'sendense.db') },
-        cloudstack: { endpoint: 'http://127.0.0.1:1/client/api', apiKey: 'from-file', secretKey: 'from-file' },
+        cloudstack: { endpoint: 'http://127.0.0.1:1/client/api', apiKey: 'from-file', secretKey: 'from-file', insecure: true },
         repositories: [{ name: 'repo1', url: 'ssh://sendense-repo@127.0.0.1/srv/sendense', capacityBytes: 1e12 }],
         agents: { simulate: true },
         auth: { tokenSecret: 'a-long-enough-secret-for-the-tokens-0123' },
@@ -97,5 +98,68 @@ describe('sendense serve', () => {
     expect(r.stderr).toMatch(/repositories: name at least one repository/);
     const missing = await run(process.execPath, [BIN, 'serve', '--config', path.join(dir, 'none.json')], { okCodes: [2], timeoutMs: 60_000 });
     expect(missing.stderr).toMatch(/ENOENT/);
+  });
+
+  const baseConfig = (extra: Record<string, unknown> = {}) => ({
+    listen: { host: '127.0.0.1', port: 0 },
+    database: { path: path.join(dir, `db-${Math.random().toString(36).slice(2)}`, 'sendense.db') },
+    cloudstack: { endpoint: 'http://127.0.0.1:1/client/api', apiKey: 'k', secretKey: 's', insecure: true },
+    repositories: [{ name: 'repo1', url: 'ssh://sendense-repo@127.0.0.1/srv/sendense' }],
+    agents: { simulate: true },
+    discovery: { intervalSeconds: 3600 },
+    ...extra,
+  });
+  const writeConfig = (name: string, c: unknown) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, JSON.stringify(c), { mode: 0o600 });
+    return file;
+  };
+
+  it('TLS: listens with the configured certificate (https only)', async () => {
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const s = await start(['--config', writeConfig('tls.json', baseConfig({ listen: { host: '127.0.0.1', port: 0, tls: { certFile: cert, keyFile: key } } }))], {});
+    try {
+      expect(s.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(`${s.url}/healthz`, { ca: readFileSync(cert) }, (res) => {
+          let t = '';
+          res.on('data', (d: Buffer) => { t += d.toString(); });
+          res.on('end', () => resolve(`${res.statusCode} ${t}`));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(body).toMatch(/^(200|503) \{"status":"(ok|degraded)"\}$/);
+      // plain HTTP on the TLS port is not answered as HTTP
+      await expect(fetch(s.url.replace('https:', 'http:') + '/healthz', { signal: AbortSignal.timeout(5000) }).then((r) => r.status)).rejects.toThrow();
+    } finally {
+      s.child.kill('SIGTERM');
+      await exited(s.child);
+    }
+  });
+
+  it('refuses plain HTTP off loopback without --insecure-http, an http:// CloudStack without insecure, and secret files others may read', async () => {
+    const offLoopback = writeConfig('open.json', baseConfig({ listen: { host: '0.0.0.0', port: 0 } }));
+    const r1 = await run(process.execPath, [BIN, 'serve', '--config', offLoopback], { okCodes: [1], timeoutMs: 60_000 });
+    expect(r1.stderr).toMatch(/0\.0\.0\.0 is not a loopback address and no TLS is configured.*--insecure-http/);
+
+    const plain = baseConfig();
+    const http = writeConfig('http.json', { ...plain, cloudstack: { ...(plain.cloudstack as object), insecure: false } });
+    const r2 = await run(process.execPath, [BIN, 'serve', '--config', http], { okCodes: [2], timeoutMs: 60_000 });
+    expect(r2.stderr).toMatch(/cloudstack\.endpoint http:\/\/127\.0\.0\.1:1\/client\/api is plain http.*cloudstack\.insecure: true/);
+
+    const secret = path.join(dir, 'token.secret');
+    writeFileSync(secret, 'x'.repeat(48));
+    chmodSync(secret, 0o644);
+    const open = writeConfig('secret.json', baseConfig({ auth: { tokenSecretFile: secret } }));
+    const r3 = await run(process.execPath, [BIN, 'serve', '--config', open], { okCodes: [1], timeoutMs: 60_000 });
+    expect(r3.stderr).toMatch(/auth\.tokenSecretFile .*token\.secret is readable by others \(mode 0644\): chmod 600/);
+    chmodSync(secret, 0o600);
+    const ok = await start(['--config', open], {});
+    ok.child.kill('SIGTERM');
+    expect(await exited(ok.child)).toBe(0);
   });
 });

@@ -3,14 +3,14 @@
  * Runs the control plane from a configuration (api/config.ts): opens the database (SQLite,
  * migrated; or PostgreSQL at the current schema, db/connect.ts), records the configured repositories, builds the CloudStack client (private CA or
  * insecure mode as configured) and the agent gateway, starts the control plane and serves its
- * API with @hono/node-server. `close()` stops the periodic tasks and the runner (agents keep
+ * API with @hono/node-server (api/listen.ts: TLS, loopback-only plain HTTP, timeouts, a connection
+ * cap; request limits in api/http/deps.ts). Secret files others may read are refused
+ * (api/secret-file.ts). `close()` stops the periodic tasks and the runner (agents keep
  * their jobs: the next start polls them again), the listener and the database, in that order.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import type { Context } from 'hono';
+import type { ServerType } from '@hono/node-server';
 import { openConfiguredStore } from '../db/connect.ts';
 import { StoreError } from '../db/store.ts';
 import type { Store } from '../db/store.ts';
@@ -21,6 +21,9 @@ import { createNodeFetch } from './cloudstack/node-fetch.ts';
 import type { HttpFetch } from './cloudstack/port.ts';
 import type { Config } from './config.ts';
 import { createControlPlane, type ControlPlane } from './control-plane.ts';
+import { clientAddressOf } from './http/client-address.ts';
+import { listen } from './listen.ts';
+import { readSecretFile } from './secret-file.ts';
 
 export interface ServeDeps {
   /** the agent gateway for real hosts (the SSH link); without it only `agents.simulate` works */
@@ -46,7 +49,7 @@ export class ServeError extends Error {
 function tokenSecret(config: Config, log: (m: string) => void): string {
   if (config.auth.tokenSecret) return config.auth.tokenSecret;
   if (config.auth.tokenSecretFile) {
-    const s = readFileSync(config.auth.tokenSecretFile, 'utf8').trim();
+    const s = readSecretFile(config.auth.tokenSecretFile, 'auth.tokenSecretFile');
     if (Buffer.byteLength(s) < 32) throw new ServeError(`[serve] ${config.auth.tokenSecretFile}: the token secret must be at least 32 bytes`);
     return s;
   }
@@ -54,15 +57,6 @@ function tokenSecret(config: Config, log: (m: string) => void): string {
   return randomBytes(32).toString('base64url');
 }
 
-function clientAddress(trustProxy: boolean): (c: Context) => string {
-  return (c) => {
-    if (trustProxy) {
-      const fwd = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-      if (fwd) return fwd;
-    }
-    return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
-  };
-}
 
 export async function startServer(config: Config, deps: ServeDeps = {}): Promise<RunningServer> {
   const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
@@ -93,23 +87,40 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
     const cs = config.cloudstack;
     const fetch = deps.fetch ?? createNodeFetch({ ca: cs.caFile ? readFileSync(cs.caFile) : undefined, insecure: cs.insecure, warn: log });
     const cp = createControlPlane({
-      store, gateway, tokenSecret: tokenSecret(config, log),
-      cloudstack: { endpoint: cs.endpoint, credentials: { apiKey: cs.apiKey, secretKey: cs.secretKey }, fetch, requestTimeoutMs: cs.timeoutSeconds * 1000 },
+      store, gateway, tokenSecret: tokenSecret(config, log), uiOrigins: config.plugin.uiOrigins,
+      cloudstack: {
+        endpoint: cs.endpoint, fetch, requestTimeoutMs: cs.timeoutSeconds * 1000,
+        credentials: { apiKey: cs.apiKey, secretKey: cs.secretKey ?? readSecretFile(cs.secretKeyFile!, 'cloudstack.secretKeyFile') },
+      },
       tokenTtlMs: config.auth.tokenTtlSeconds * 1000, apiKeyCacheMs: config.auth.apiKeyCacheSeconds * 1000,
       loginLimit: { max: config.auth.loginRateLimit.maxAttempts, windowMs: config.auth.loginRateLimit.windowSeconds * 1000 },
-      perHostConcurrency: config.agents.perHostConcurrency, clientAddress: clientAddress(config.auth.trustProxy), version: deps.version, log,
+      perHostConcurrency: config.agents.perHostConcurrency, version: deps.version, log,
+      clientAddress: clientAddressOf({ trustProxy: config.auth.trustProxy, trustedProxies: config.auth.trustedProxies }),
+      limits: {
+        maxBodyBytes: config.limits.maxBodyBytes, sseStreamsPerUser: config.limits.sseStreamsPerUser,
+        login: {
+          perUser: { max: config.auth.loginRateLimit.perUserMaxAttempts, windowMs: config.auth.loginRateLimit.windowSeconds * 1000 },
+          perAddress: { max: config.auth.loginRateLimit.perAddressMaxAttempts, windowMs: config.auth.loginRateLimit.windowSeconds * 1000 },
+        },
+      },
     });
     await cp.start({
       discoveryIntervalSeconds: config.discovery.intervalSeconds, schedulerTickSeconds: config.scheduler.tickSeconds,
       heartbeatSeconds: config.agents.heartbeatSeconds,
     });
-    const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
-      const s = serve({ fetch: cp.app.fetch, hostname: config.listen.host, port: config.listen.port }, (info: AddressInfo) => resolve({ server: s, port: info.port }));
-      s.once('error', reject);
-    });
-    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    let listening;
+    try {
+      listening = await listen(cp.app.fetch, {
+        host: config.listen.host, port: config.listen.port, tls: config.listen.tls, insecureHttp: config.listen.insecureHttp,
+        maxConnections: config.listen.maxConnections,
+      });
+    } catch (e) {
+      await cp.stop();
+      throw new ServeError((e as Error).message, { cause: e });
+    }
+    const { server, port, url } = listening;
     return {
-      url: `http://${host}:${port}`, port, cp, server,
+      url, port, cp, server,
       async close() {
         await cp.stop();
         await new Promise<void>((res) => {
