@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The BlockSource contract suite (vitest): every adapter runs it, the real ones included
  * (memory, qemu-nbd over unix and TCP, libvirt's pull-mode backup export). `makeSource` gives a
  * fresh source plus the content it must read as (and, optionally, the extents each context must

@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * FakeEngine: an AgentEngine in memory that behaves like the real one where the daemon can tell:
  * work takes time and reports progress step by step, an abort is honoured only after a cleanup
  * delay (the real watchdog takes a moment too) and rejects with a backup-style message, the first

@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The JobJournal contract (journal.ts) as one vitest suite every adapter runs:
  * `journalContract('file', async () => FileJournal.open(dir))`. `reopen`, when given, opens a
  * second journal on the same storage — what a restarted daemon does — and the suite checks

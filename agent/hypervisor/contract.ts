@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The Hypervisor contract suite: `hypervisorContract(name, makeFixture)` runs the same tests
  * against every adapter — memory, and libvirt with real lab VMs. A fixture makes VMs (transient or
  * persistent, qcow2/raw disks), writes into them as a guest would, kills QEMU, and reads an

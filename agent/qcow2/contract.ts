@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The contract suites of this folder's ports: every ImageSink and every RandomAccess adapter
  * (memory, file, a target's StreamFile, SFTP) runs the same tests, so the writer and the
  * reader can rely on the rules: appends land at the end in call order, writeAt patches only

@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The LocalFiles contract (port.ts) as one vitest suite every adapter runs:
  * `localFilesContract('node', async () => ({ files: new NodeLocalFiles(), dir }))`.
  */

@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The BackupTarget contract as one vitest suite that every adapter runs — memory, a local
  * directory, and SSH against a real sshd (on loopback and in a network namespace):
  * `targetContract('local', async () => openLocalTarget(dir))`.

@@ -1,5 +1,5 @@
 /**
- * @layer port
+ * @layer testing
  * The AgentGateway contract suite: `agentGatewayContract(name, makeFixture)` runs the same tests
  * against every adapter — the in-memory agent (memory.test.ts) and the SSH link to a real agent
  * daemon with a lab VM (its fixture gives a host id and requests for a VM on that host).

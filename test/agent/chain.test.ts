@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createLabVm, type LabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
-import { cli, sameContent, sshArgs } from './fixture.ts';
+import { backupWithCli, cli, sameContent, sshArgs } from './fixture.ts';
 
 const K = 1024, M = 1 << 20;
 let vm: LabVm;
@@ -27,13 +27,8 @@ beforeAll(async () => {
 afterAll(async () => { await vm?.remove(); await host?.stop(); });
 
 async function backup(expectType: 'full' | 'incremental'): Promise<string> {
-  const vda = await vm.truth('vda');
-  const vdb = await vm.truth('vdb');
-  const r = await cli(['backup', '--domain', vm.name, '--repo', host.url('repo'), ...sshArgs(host), '--json']);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  expect(r.json).toMatchObject({ ok: true, type: expectType });
-  truths.push({ point: r.json.point_id, vda, vdb, type: r.json.type });
+  const r = await backupWithCli({ vm, host, expect: expectType, truths: ['vda', 'vdb'] });
+  truths.push({ point: r.pointId, vda: r.truths.vda, vdb: r.truths.vdb, type: r.json.type });
   // the VM is left running, no job
   expect(await vm.state()).toBe('running');
   return r.json.point_id;

@@ -11,7 +11,7 @@ import { createLabVm, type LabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { virsh } from '../lab/virsh.ts';
-import { cli, sameContent, sshArgs } from './fixture.ts';
+import { backupWithCli, cli, sameContent, sshArgs } from './fixture.ts';
 
 const M = 1 << 20;
 let host: RepoHost;
@@ -19,7 +19,7 @@ const vms: LabVm[] = [];
 beforeAll(async () => { host = await startRepoHost({ label: 'conc' }); });
 afterAll(async () => { for (const v of vms) await v.remove().catch(() => {}); await host?.stop(); });
 
-const backup = (vm: LabVm, extra: string[] = []) => cli(['backup', '--domain', vm.name, '--repo', host.url('shared'), ...sshArgs(host), '--json', ...extra]);
+const backup = async (vm: LabVm, extra: string[] = []) => (await backupWithCli({ vm, host, repo: 'shared', args: extra })).result;
 
 describe('agent: several VMs at once', () => {
   it('backs up three 2-disk VMs concurrently, full then incremental, all restorable', async () => {

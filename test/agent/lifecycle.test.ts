@@ -14,7 +14,7 @@ import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { isAlive, waitFor } from '../lab/proc.ts';
 import { virsh } from '../lab/virsh.ts';
-import { cli, sameContent, sshArgs } from './fixture.ts';
+import { backupWithCli, cli, sameContent, sshArgs } from './fixture.ts';
 
 const M = 1 << 20;
 let host: RepoHost;
@@ -22,12 +22,7 @@ const vms: LabVm[] = [];
 beforeAll(async () => { host = await startRepoHost({ label: 'life' }); });
 afterAll(async () => { for (const v of vms) await v.remove().catch(() => {}); await host?.stop(); });
 
-async function backup(vm: LabVm, repo: string, extra: string[] = []) {
-  const r = await cli(['backup', '--domain', vm.name, '--repo', host.url(repo), ...sshArgs(host), '--json', ...extra]);
-  expect(r.stderr, r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return r.json;
-}
+const backup = async (vm: LabVm, repo: string, extra: string[] = []) => (await backupWithCli({ vm, host, repo, args: extra })).json;
 
 async function restoreEquals(vm: LabVm, repo: string, disk: string, point: string, truth: string): Promise<boolean> {
   const to = path.join(labDir('runs', runId(), 'life-restores'), `${vm.name}-${disk}-${point}.qcow2`);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { createLabVm, type LabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
-import { cli, sameContent, sshArgs, agentWorkDir } from './fixture.ts';
+import { backupWithCli, cli, sameContent, sshArgs, agentWorkDir } from './fixture.ts';
 import { run } from '../../agent/system/run.ts';
 import { openRepoTarget } from '../../agent/engine/context.ts';
 import { LibvirtHypervisor } from '../../agent/hypervisor/libvirt.ts';
@@ -58,11 +58,8 @@ const repo = (sub = 'repo') => ({ repo: host.url(sub), identity: host.identityFi
 const dirNames = (f: string) => readdirSync(path.dirname(f)).filter((n) => n.includes('sendense')).sort();
 
 async function backup(): Promise<void> {
-  const vda = await src.truth('vda');
-  const vdb = await src.truth('vdb');
-  const r = await cli(['backup', '--domain', src.name, '--repo', host.url('repo'), ...sshArgs(host), '--json']);
-  expect(r.json, r.stderr).toMatchObject({ ok: true });
-  points.push({ id: r.json.point_id, vda, vdb });
+  const r = await backupWithCli({ vm: src, host, truths: ['vda', 'vdb'], stderr: 'any' });
+  points.push({ id: r.pointId, vda: r.truths.vda, vdb: r.truths.vdb });
 }
 
 async function uploadParams(format: 'QCOW2' | 'RAW'): Promise<{ id: string; postURL: string; metadata: string; expires: string; signature: string }> {

@@ -14,7 +14,7 @@ import { createLabVm, type LabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
 import { labDir, runId } from '../lab/paths.ts';
 import { run } from '../../agent/system/run.ts';
-import { cli, sameContent, sshArgs } from './fixture.ts';
+import { backupWithCli, cli, sameContent, sshArgs } from './fixture.ts';
 import { restoreRaw } from './retention-fixture.ts';
 import { openTarget } from '../../agent/target/open.ts';
 import { Repository } from '../../agent/repository/repository.ts';
@@ -40,19 +40,10 @@ afterAll(async () => { await vm?.remove(); await host?.stop(); });
 const repoDir = (sub = 'repo') => path.join(host.root, sub);
 
 async function backup(mode: 'full' | 'incremental'): Promise<string> {
-  const vda = await vm.truth('vda');
-  const vdb = await vm.truth('vdb');
-  const args = ['backup', '--domain', vm.name, '--repo', host.url('repo'), ...sshArgs(host), '--mode', mode, '--json'];
-  let r = await cli(args);
-  if (/cannot create .*\.partial-.*File exists/.test(r.stderr)) {
-    // seen once under load: the SSH target's exclusive create ran twice (not retention's code); retry once, loudly
-    console.warn(`retention test: backup retried after: ${r.stderr.trim()}`);
-    r = await cli(args);
-  }
-  expect(r.stderr).toBe('');
-  expect(r.json).toMatchObject({ ok: true, type: mode });
-  truths.push({ point: r.json.point_id, vda, vdb });
-  return r.json.point_id;
+  // retryOnce: seen once under load, the SSH target's exclusive create ran twice (not retention's code)
+  const r = await backupWithCli({ vm, host, args: ['--mode', mode], expect: mode, truths: ['vda', 'vdb'], retryOnce: /cannot create .*\.partial-.*File exists/ });
+  truths.push({ point: r.pointId, vda: r.truths.vda, vdb: r.truths.vdb });
+  return r.pointId;
 }
 
 /** Guest-like writes for round i: aligned, unaligned and zero writes on both disks. */

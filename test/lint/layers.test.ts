@@ -37,4 +37,22 @@ describe('layering lint', () => {
     expect(p.join('\n')).toMatch(/usecase must not import adapter/);
     expect(p.join('\n')).toMatch(/none.ts: no '@layer/);
   });
+  it('testing files: only tests and other testing files use them; product code imports no untagged file', () => {
+    const root = tree({
+      'agent/a/port.ts': '/** @layer port */\nexport interface P { n: number }\n',
+      'agent/a/contract.ts': "/** @layer testing */\nimport { it } from 'vitest';\nimport type { P } from './port.ts';\nimport { rnd } from '../../test/lab/random.ts';\nexport const suite = (p: P) => it('x', () => void p.n + rnd);\n",
+      'agent/a/uses-suite.ts': "/** @layer usecase */\nimport { suite } from './contract.ts';\nexport const s = suite;\n",
+      'agent/a/runner.ts': "/** @layer adapter */\nimport { describe } from 'vitest';\nexport const d = describe;\n",
+      'agent/a/leans.ts': "/** @layer entry */\nimport { rnd } from '../../test/lab/random.ts';\nimport { t } from './x.test.ts';\nexport const r = rnd + t;\n",
+      'agent/a/x.test.ts': 'export const t = 1;\n',
+      'test/lab/random.ts': 'export const rnd = 4;\n',
+    });
+    const p = lint(root).join('\n');
+    expect(p).toMatch(/uses-suite.ts: usecase must not import testing/);
+    expect(p).toMatch(/runner.ts: adapter must not import the test runner 'vitest'/);
+    expect(p).toMatch(/leans.ts: imports test\/lab\/random.ts, which declares no @layer/);
+    expect(p).toMatch(/leans.ts: imports agent\/a\/x.test.ts, which declares no @layer/);
+    expect(p).not.toMatch(/^agent\/a\/contract.ts:/m);
+    expect(lint(root)).toHaveLength(4);
+  });
 });
