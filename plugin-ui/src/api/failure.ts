@@ -17,8 +17,8 @@ export class ApiFailure extends Error {
 interface JsonResponse<T> { ok: boolean; status: number; json(): Promise<T>; text(): Promise<string> }
 
 /** the body of a successful response; an ApiFailure carrying the API's message otherwise */
-export async function ok<T>(p: Promise<JsonResponse<T>>): Promise<T> {
-  let r: JsonResponse<T>;
+export async function ok<R extends JsonResponse<unknown>>(p: Promise<R>): Promise<Awaited<ReturnType<R['json']>>> {
+  let r: R;
   try {
     r = await p;
   } catch (e) {
@@ -26,7 +26,7 @@ export async function ok<T>(p: Promise<JsonResponse<T>>): Promise<T> {
     if (e instanceof ApiFailure) throw e;
     throw new ApiFailure(0, 'offline', `the control plane did not answer (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
-  if (r.ok) return r.json();
+  if (r.ok) return (await r.json()) as Awaited<ReturnType<R['json']>>;
   throw await failureOf(r);
 }
 
