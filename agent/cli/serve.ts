@@ -3,7 +3,8 @@
  * `sendense-agent serve`: the agent daemon (issue 5 §2). A Hono API on a unix socket — no TCP port
  * — that the control plane reaches through SSH: health, domains, backup/restore/verify jobs with a
  * progress stream, cancel. Jobs are journaled on local disk; jobs a crash cut off are marked
- * failed at start, and qemu-nbd exports a killed agent left are stopped. SIGTERM/SIGINT abort the
+ * failed at start, scratch files (image-*, restore-test-*) a crash left are removed before any job
+ * runs, and qemu-nbd exports a killed agent left are stopped. SIGTERM/SIGINT abort the
  * running jobs (their watchdogs end libvirt jobs, the VMs are never left paused) and then exit.
  *
  *   --socket PATH        SENDENSE_AGENT_SOCKET, default /run/sendense-agent/agent.sock (mode 0600)
@@ -25,6 +26,8 @@ import { AGENT_VERSION } from '../version.ts';
 import { run } from '../system/run.ts';
 import { parse, UsageError } from './args.ts';
 import { parseAgentConfig } from './serve-config.ts';
+import { NodeLocalFiles } from '../restore/local-files.ts';
+import { removeScratchLeftovers } from '../restore/scratch.ts';
 
 export const DEFAULT_SOCKET = '/run/sendense-agent/agent.sock';
 export const DEFAULT_JOURNAL = '/var/lib/sendense-agent/journal';
@@ -80,8 +83,11 @@ async function serve(argv: string[]): Promise<number> {
   // the socket first: it refuses to start while another daemon serves there (and would be
   // running jobs this one must not mark failed); requests wait for start() below
   const server = await serveOnSocket(agent.app.fetch, { socketPath, owner });
-  await agent.start();
   const jobs = engine.workDir();
+  // a crash's scratch files (image-*, restore-test-*) go before any job runs (issue 12 item 7)
+  const scratch = await removeScratchLeftovers(new NodeLocalFiles(), jobs).catch((e) => { log(`removing scratch leftovers under ${jobs}: ${(e as Error).message}`); return []; });
+  if (scratch.length) log(`removed ${scratch.length} scratch file(s) an interrupted run left under ${jobs}: ${scratch.join(', ')}`);
+  await agent.start();
   const stopped = await hypervisor.stopLeftoverExports(jobs).catch((e) => { log(`stopping leftover exports under ${jobs}: ${(e as Error).message}`); return 0; });
   if (stopped) log(`stopped ${stopped} qemu-nbd export(s) an interrupted run left under ${jobs}`);
   log(`serving on ${server.socketPath} (version ${AGENT_VERSION}, pid ${process.pid}, journal ${journalDir}, ${concurrency} job(s) at once)`);
