@@ -19,7 +19,8 @@ import { changedExtents, DIGEST_DIRTY_CONTEXT, withDirtyContext } from './change
 import { digestDisk } from './digest-disk.ts';
 import { VmwareError } from './errors.ts';
 import { vmwareVmId, type VmwareDisk } from './metadata.ts';
-import { removeWritten, writePointDisk, type WrittenDisk } from './point-files.ts';
+import { writePointDisk } from './point-files.ts';
+import { PointWriter } from '../repository/point-writer.ts';
 import type { OpenVmwareDisk, VmwareExport } from './port.ts';
 
 export interface VmwareImportDeps {
@@ -97,16 +98,17 @@ export async function importVmware(deps: VmwareImportDeps, req: VmwareImportRequ
     return { d, md };
   });
 
-  const written: WrittenDisk[] = [];
+  const writer = new PointWriter(repo, { vmId, pointId, job });
+  const written: PointDisk[] = [];
   const results: VmwareImportResult['disks'] = [];
-  let committed = false;
   try {
+    await writer.prepare(plan.map((p) => p.md.index), signal);
     for (const { d, md } of plan) {
       const parentDisk = head?.disks.find((x) => x.target === md.target);
       const source = await deps.openDisk(d.qemuImage, signal);
       try {
         if (source.size !== d.meta.capacity) throw new VmwareError('invalid', d.meta.file, `qemu reads ${source.size} bytes, the descriptor says ${d.meta.capacity}`);
-        let w: WrittenDisk;
+        let w: PointDisk;
         let changed: number | null = null;
         const blocks = Math.ceil(source.size / (1 << 20));
         if (parentDisk && head) {
@@ -116,22 +118,22 @@ export async function importVmware(deps: VmwareImportDeps, req: VmwareImportRequ
           changed = diff.length;
           const reason = `digests compared with point ${head.id}: ${diff.length} of ${sums.blocks} blocks of 1 MiB changed`;
           log(`${md.target} (${d.meta.file}): ${reason}`);
-          w = await writePointDisk(deps.target, {
-            vmId, job, pointId, index: md.index, target: md.target, type: 'incremental', reason,
+          w = await writePointDisk(writer, {
+            index: md.index, target: md.target, type: 'incremental', reason,
             source: withDirtyContext(source, changedExtents(diff, sums.blockSize, source.size)), dirtyContext: DIGEST_DIRTY_CONTEXT,
             parent: { disk: parentDisk, sums: parentSums }, signal,
             onProgress: (p) => req.onProgress?.({ disk: md.target, phase: 'copy', bytesRead: p.bytesRead, bytesToRead: p.bytesToRead }),
           });
         } else {
           const reason = head ? `disk ${vmwareDevice(d.meta)} is new in this export: full` : req.mode === 'full' ? 'full requested' : 'no earlier point of this VM: full';
-          w = await writePointDisk(deps.target, {
-            vmId, job, pointId, index: md.index, target: md.target, type: 'full', reason, source, signal,
+          w = await writePointDisk(writer, {
+            index: md.index, target: md.target, type: 'full', reason, source, signal,
             onProgress: (p) => req.onProgress?.({ disk: md.target, phase: 'copy', bytesRead: p.bytesRead, bytesToRead: p.bytesToRead }),
           });
         }
         written.push(w);
-        results.push({ ...w.disk, changed_blocks: changed, blocks });
-        log(`${md.target}: ${w.disk.type}, image ${w.disk.file_size} bytes`);
+        results.push({ ...w, changed_blocks: changed, blocks });
+        log(`${md.target}: ${w.type}, image ${w.file_size} bytes`);
       } finally {
         await source.close().catch(() => {});
       }
@@ -141,7 +143,8 @@ export async function importVmware(deps: VmwareImportDeps, req: VmwareImportRequ
     const reason = type === 'incremental'
       ? `VMware export compared with point ${head!.id} by block digests: ${results.reduce((n, r) => n + (r.changed_blocks ?? r.blocks), 0)} of ${results.reduce((n, r) => n + r.blocks, 0)} blocks stored`
       : results[0].reason;
-    const manifestDisks = written.map((w) => w.disk);
+    const manifestDisks = written;
+    await writer.publish(signal);
     const manifest: PointManifest = {
       format: 'sendense-point', version: 1, id: pointId, vm_uuid: vmId, type, reason,
       parent: type === 'incremental' ? head!.id : (ids.length ? ids[ids.length - 1] : null),
@@ -157,8 +160,7 @@ export async function importVmware(deps: VmwareImportDeps, req: VmwareImportRequ
       platform_metadata: { ...(meta?.platform_metadata ?? {}), vmware: vm },
       disks: metaDisks.sort((a, b) => a.index - b.index), updated_at: finished.toISOString(),
     };
-    await repo.commitPoint(manifest, newMeta, signal);
-    committed = true;
+    await writer.commit(manifest, newMeta, signal);
     return {
       pointId, vmId, type, parent: manifest.parent, reason, disks: results, checks: req.export.checks,
       bytesStored: manifestDisks.reduce((n, x) => n + x.file_size, 0), durationMs: manifest.duration_ms,
@@ -166,6 +168,6 @@ export async function importVmware(deps: VmwareImportDeps, req: VmwareImportRequ
   } catch (e) {
     throw new VmwareImportError(`[vmware-import] import of ${vm.source.file} (${vm.name}) failed, no restore point recorded: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
-    if (!committed) await removeWritten(deps.target, written);
+    await writer.rollback();
   }
 }

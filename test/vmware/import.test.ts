@@ -237,3 +237,35 @@ describe('datastore VM folder (.vmx) → vmware restore point', () => {
     void writeMf;
   });
 });
+
+describe('an import cut off', () => {
+  it('records no point and leaves no file when a disk fails half-way', async () => {
+    const { mkdirSync, readdirSync } = await import('node:fs');
+    const dir = path.join(root, 'fail');
+    const repoDir = path.join(root, 'repo-fail');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(repoDir, { recursive: true });
+    mkdirSync(work, { recursive: true });
+    const ex = await makeOvfExport(dir, {
+      ...VM, disks: [
+        { id: 'a', sizeMiB: 8, controller: 'scsi', unit: 0, writes: [{ atMiB: 0, lenMiB: 4, pattern: 0x01 }] },
+        { id: 'b', sizeMiB: 8, controller: 'scsi', unit: 1, writes: [{ atMiB: 0, lenMiB: 4, pattern: 0x02 }] },
+      ],
+    });
+    const open = qemuVmdkOpener(work);
+    let opened = 0;
+    const failing = async (img: string, signal?: AbortSignal) => {
+      const src = await open(img, signal);
+      if (++opened < 2) return src;
+      let reads = 0;
+      return { ...src, read: async (o: number, l: number, s?: AbortSignal) => { if (++reads > 2) throw new Error('the datastore went away'); return src.read(o, l, s); }, readInto: undefined };
+    };
+    const err = await importVmware({ target: repoAt(repoDir).target, openDisk: failing }, { export: await readVmwareExport(ex.ovf) }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/import of web-01\.ovf \(web-01\) failed, no restore point recorded: the datastore went away/);
+    const vmDirPath = path.join(repoDir, VM.instanceUuid);
+    const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)]));
+    expect(files(repoDir)).toEqual([]);
+    expect(await repoAt(repoDir).repo.pointIds(VM.instanceUuid).catch(() => [])).toEqual([]);
+    void vmDirPath;
+  });
+});
