@@ -1,6 +1,6 @@
 /**
  * @layer logic
- * Full or incremental, per disk, with the reason recorded (issue 3 §5). Plain data in, plain data out.
+ * Full or incremental, per disk, with the reason recorded. Plain data in, plain data out.
  *
  * An incremental of a disk needs: a parent point in the repository with this disk, the disk still a
  * qcow2 file of the same size, and the parent's `sendense-` bitmap in the image, consistent. libvirt

@@ -9,7 +9,7 @@ import type { Hypervisor } from '../hypervisor/port.ts';
 import type { AgentEngine, DiskExporter } from '../engine/port.ts';
 import type { JobJournal } from './journal.ts';
 import { agentRoutes } from './routes.ts';
-import { JobRunner } from './runner.ts';
+import { DaemonJobRunner } from './runner.ts';
 import { JobsError, type AgentService, type Capabilities, type Health } from './service.ts';
 
 export type { AgentAppType } from './routes.ts';
@@ -37,7 +37,7 @@ export interface AgentAppDeps {
 
 export interface AgentApp {
   app: ReturnType<typeof agentRoutes>;
-  runner: JobRunner;
+  runner: DaemonJobRunner;
   /** reads the journal (jobs a restart cut off are marked failed); requests wait for it anyway */
   start(): Promise<void>;
   /** no new jobs; running ones are aborted and their cleanup awaited */
@@ -47,7 +47,7 @@ export interface AgentApp {
 export function createAgentApp(deps: AgentAppDeps): AgentApp {
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
-  const runner = new JobRunner({
+  const runner = new DaemonJobRunner({
     engine: deps.engine, journal: deps.journal, hypervisor: deps.hypervisor, concurrency: deps.concurrency,
     retainFinished: deps.retainFinished, progressIntervalMs: deps.progressIntervalMs, journalProgressMs: deps.journalProgressMs,
     now: deps.now, log: deps.log,

@@ -1,5 +1,5 @@
 /**
- * End to end (issue 5 §2): the real `sendense-agent serve` process with the real engine (libvirt,
+ * End to end: the real `sendense-agent serve` process with the real engine (libvirt,
  * our NBD client, an SSH repository), driven by the control plane's link over a real sshd on
  * loopback — backup, restore and verify jobs with their event streams, a cancelled backup, a
  * daemon killed mid-backup and restarted, and one stopped with SIGTERM mid-backup. Each time:

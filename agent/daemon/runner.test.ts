@@ -1,5 +1,5 @@
 /**
- * JobRunner without HTTP: recovery after a crash, a clean stop, journaling order, progress
+ * DaemonJobRunner without HTTP: recovery after a crash, a clean stop, journaling order, progress
  * throttling, pruning, and a restart on the file journal.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { FileJournal } from './file-journal.ts';
 import type { JobEvent, JobRecord } from './job.ts';
 import { sampleJob } from './journal-contract.ts';
 import { MemoryJournal, type JobJournal } from './journal.ts';
-import { JobRunner, type JobRunnerDeps } from './runner.ts';
+import { DaemonJobRunner, type DaemonJobRunnerDeps } from './runner.ts';
 import { JobsError } from './service.ts';
 
 function hv() {
@@ -28,19 +28,19 @@ class RecordingJournal extends MemoryJournal {
   }
 }
 
-function runner(o: Partial<JobRunnerDeps> = {}) {
+function runner(o: Partial<DaemonJobRunnerDeps> = {}) {
   const engine = (o.engine as FakeEngine | undefined) ?? new FakeEngine({ steps: 5, stepMs: 10 });
   const journal = o.journal ?? new MemoryJournal();
-  return { engine, journal, r: new JobRunner({ engine, journal, hypervisor: hv(), ...o }) };
+  return { engine, journal, r: new DaemonJobRunner({ engine, journal, hypervisor: hv(), ...o }) };
 }
 
-function until(r: JobRunner, id: string): Promise<JobRecord> {
+function until(r: DaemonJobRunner, id: string): Promise<JobRecord> {
   return new Promise((resolve) => {
     void r.subscribe(id, (e) => { if (e.type === 'done') resolve(e.job); });
   });
 }
 
-describe('JobRunner', () => {
+describe('DaemonJobRunner', () => {
   it('at start, jobs a crash cut off are failed (agent-restarted); finished ones stay as they were', async () => {
     const journal = new MemoryJournal();
     const running = sampleJob({ state: 'running', startedAt: '2025-01-01T12:00:00.000Z', seq: 3 });

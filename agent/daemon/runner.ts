@@ -1,6 +1,6 @@
 /**
  * @layer usecase
- * JobRunner: the daemon's jobs. Accepts backups, restores and verifications, runs them in the
+ * DaemonJobRunner: the daemon's jobs. Accepts backups, restores and verifications, runs them in the
  * background on the engine with a per-agent concurrency limit and a FIFO queue, journals every
  * state change before anyone hears of it, streams progress to subscribers, and cancels through
  * the engine's AbortSignal (so the backup's watchdog ends the libvirt job and resumes the VM).
@@ -26,7 +26,7 @@ import type { JobJournal } from './journal.ts';
 import type { BackupBody, PruneBody, RestoreBody, VerifyBody } from '../engine/requests.ts';
 import { JobsError, type JobFilter, type Submitted } from './service.ts';
 
-export interface JobRunnerDeps {
+export interface DaemonJobRunnerDeps {
   engine: AgentEngine;
   journal: JobJournal;
   /** resolves a backup's domain (name or UUID) at submission */
@@ -65,7 +65,7 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-export class JobRunner {
+export class DaemonJobRunner {
   private readonly live = new Map<string, Live>();
   /** finished jobs (they never change), oldest first: the journal is written through, read at start */
   private readonly finished = new Map<string, JobRecord>();
@@ -79,7 +79,7 @@ export class JobRunner {
   private readonly now: () => Date;
   private readonly log: (msg: string) => void;
 
-  constructor(private readonly deps: JobRunnerDeps) {
+  constructor(private readonly deps: DaemonJobRunnerDeps) {
     this.concurrency = Math.max(1, deps.concurrency ?? 2);
     this.now = deps.now ?? (() => new Date());
     this.log = deps.log ?? (() => {});

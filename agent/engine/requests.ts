@@ -60,7 +60,7 @@ export type BackupInput = z.input<typeof BackupBody>;
 
 /**
  * A restore writes exactly one destination:
- * - `to` (+ format, overwrite): a file on the agent host (issue 3 §6);
+ * - `to` (+ format, overwrite): a file on the agent host;
  * - `inPlace`: a stopped VM's volume file on the agent host. The volume's previous content is kept
  *   (renamed aside in the same directory) until the restored image is verified and in place, and is
  *   put back on any failure; `format` defaults to the volume's current format. A volume that a

@@ -1,6 +1,6 @@
 /**
  * @layer adapter
- * The control plane's side of the agent daemon (issue 5 §2), in one import: connect over SSH to
+ * The control plane's side of the agent daemon, in one import: connect over SSH to
  * the daemon's unix socket (host key pinned), a reconnecting link, the typed client, following a
  * job's event stream, and the heartbeat. The wire types come from agent/daemon/job.ts and
  * agent/engine/requests.ts.

@@ -12,7 +12,7 @@ import { Repository } from '../repository/repository.ts';
 import type { ImageStream, LocalFiles } from './port.ts';
 import { openPointChain } from './chain-read.ts';
 import { verifiedContent } from './ordered-read.ts';
-import { restoreDisk, RestoreError, type RestoreRequest } from './restore.ts';
+import { restoreDisk, DiskRestoreError, type RestoreRequest } from './restore.ts';
 import { scratchPath } from './scratch.ts';
 
 export interface ImageStreamDeps {
@@ -28,7 +28,7 @@ export type ImageStreamRequest = RestoreRequest;
 export async function openImageStream(deps: ImageStreamDeps, req: ImageStreamRequest): Promise<ImageStream> {
   const repo = new Repository(deps.target);
   const pointId = req.point ?? (await repo.head(req.vm, req.signal))?.id;
-  if (!pointId) throw new RestoreError(`[restore] VM ${req.vm} has no restore point in ${deps.target.url}`);
+  if (!pointId) throw new DiskRestoreError(`[restore] VM ${req.vm} has no restore point in ${deps.target.url}`);
   if (req.format === 'raw') {
     const c = await openPointChain(repo, req.vm, pointId, req.disk, req.signal);
     let read = 0;
@@ -51,7 +51,7 @@ export async function openImageStream(deps: ImageStreamDeps, req: ImageStreamReq
   };
   try {
     const st = await deps.files.stat(scratch);
-    if (!st) throw new RestoreError(`[restore] the qcow2 image built at ${scratch} is gone`);
+    if (!st) throw new DiskRestoreError(`[restore] the qcow2 image built at ${scratch} is gone`);
     const files = deps.files;
     async function* body(): AsyncGenerator<Buffer> {
       try {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { BackupTarget } from '../target/port.ts';
 import type { Hypervisor } from '../hypervisor/port.ts';
 import type { LocalFileInfo, LocalFiles } from './port.ts';
-import { restoreDisk, RestoreError, type RestoreResult } from './restore.ts';
+import { restoreDisk, DiskRestoreError, type DiskRestoreResult } from './restore.ts';
 import { checkAgainstSums } from './sums-check.ts';
 
 export interface InPlaceDeps {
@@ -46,7 +46,7 @@ export interface InPlaceRequest {
   onStep?: (step: InPlaceStep) => void | Promise<void>;
 }
 
-export interface InPlaceResult extends RestoreResult {
+export interface InPlaceResult extends DiskRestoreResult {
   path: string;
   format: 'qcow2' | 'raw';
   /** the new volume file's size */
@@ -102,7 +102,7 @@ export async function assertVolumeFree(deps: Pick<InPlaceDeps, 'hypervisor' | 'f
       if (disk.kind !== 'file' && disk.kind !== 'block') continue;
       const same = disk.source === volume || (await deps.files.stat(disk.source).then((s) => s && s.dev === info.dev && s.ino === info.ino, () => false));
       if (same) {
-        throw new RestoreError(`[restore] ${volume} is disk ${disk.target} of domain ${d.name}, which is ${d.state}: stop the VM before restoring in place`);
+        throw new DiskRestoreError(`[restore] ${volume} is disk ${disk.target} of domain ${d.name}, which is ${d.state}: stop the VM before restoring in place`);
       }
     }
   }
@@ -115,13 +115,13 @@ export async function restoreInPlace(deps: InPlaceDeps, req: InPlaceRequest): Pr
   const recovered = await recoverVolume(files, volume);
   for (const r of recovered) deps.log?.(r);
   const info = await files.stat(volume);
-  if (!info) throw new RestoreError(`[restore] no volume at ${volume}: an in-place restore writes over an existing volume file (use 'to' for a new file)`);
-  if (info.kind === 'block') throw new RestoreError(`[restore] ${volume} is a block device: in-place restore supports volume files only for now (restore to a file, then copy it with qemu-img convert -n)`);
-  if (info.kind !== 'file') throw new RestoreError(`[restore] ${volume} is a ${info.kind}, not a volume file`);
+  if (!info) throw new DiskRestoreError(`[restore] no volume at ${volume}: an in-place restore writes over an existing volume file (use 'to' for a new file)`);
+  if (info.kind === 'block') throw new DiskRestoreError(`[restore] ${volume} is a block device: in-place restore supports volume files only for now (restore to a file, then copy it with qemu-img convert -n)`);
+  if (info.kind !== 'file') throw new DiskRestoreError(`[restore] ${volume} is a ${info.kind}, not a volume file`);
   await assertVolumeFree(deps, volume, info, req.signal);
   const current = await files.format(volume, req.signal);
   const format = req.format ?? current;
-  if (format !== 'qcow2' && format !== 'raw') throw new RestoreError(`[restore] ${volume} is a ${current} image: in-place restore writes qcow2 or raw (give format)`);
+  if (format !== 'qcow2' && format !== 'raw') throw new DiskRestoreError(`[restore] ${volume} is a ${current} image: in-place restore writes qcow2 or raw (give format)`);
 
   const { temp, rollback } = inPlaceNames(volume, req.job);
   let aside = false;
@@ -131,7 +131,7 @@ export async function restoreInPlace(deps: InPlaceDeps, req: InPlaceRequest): Pr
     const r = await restoreDisk(deps.target, out, { vm: req.vm, disk: req.disk, point: req.point, format, inFlight: req.inFlight, signal: req.signal, onProgress: req.onProgress });
     await req.onStep?.('written');
     const check = await checkAgainstSums(files.content(temp, format, req.signal), r.sums, `the restored image ${temp}`, req.signal);
-    if (!check.ok) throw new RestoreError(`[restore] the image written for ${volume} does not read back as point ${r.pointId}: ${check.problems.join('; ')}`);
+    if (!check.ok) throw new DiskRestoreError(`[restore] the image written for ${volume} does not read back as point ${r.pointId}: ${check.problems.join('; ')}`);
     const bytesWritten = (await files.stat(temp))?.size ?? 0;
     await req.onStep?.('checked');
     req.signal?.throwIfAborted();
@@ -156,6 +156,6 @@ export async function restoreInPlace(deps: InPlaceDeps, req: InPlaceRequest): Pr
     await files.syncDir(dir).catch(() => {});
     const why = e instanceof Error ? e.message : String(e);
     const kept = problems.length ? problems.join('; ') : `${volume} is as it was`;
-    throw new RestoreError(`[restore] in-place restore of ${req.vm} disk ${req.disk} onto ${volume} failed, ${kept}: ${why}`, { cause: e });
+    throw new DiskRestoreError(`[restore] in-place restore of ${req.vm} disk ${req.disk} onto ${volume} failed, ${kept}: ${why}`, { cause: e });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * @layer usecase
- * The restore test (issue 6, Verification): a point's disk is restored, as a restore would do it,
+ * The restore test: a point's disk is restored, as a restore would do it,
  * to a raw scratch file on the agent host; the file is then read back and hashed in 1 MiB blocks
  * and compared with the point's .sums end to end (its size too), and deleted. It proves what
  * verification alone does not: that the chain restores to a file that holds the point's content.

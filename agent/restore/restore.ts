@@ -1,7 +1,7 @@
 /**
  * @layer usecase
  * Restores one disk of one point (chain resolved) into a qcow2 or raw file, verifying every
- * block against the point's digests before the file is committed (issue 3 §6).
+ * block against the point's digests before the file is committed.
  */
 import type { BackupTarget } from '../target/port.ts';
 import { Repository } from '../repository/repository.ts';
@@ -21,7 +21,7 @@ export interface RestoreRequest {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface RestoreResult {
+export interface DiskRestoreResult {
   pointId: string;
   disk: string;
   virtualSize: number;
@@ -33,19 +33,19 @@ export interface RestoreResult {
   sums: SumsTable;
 }
 
-export class RestoreError extends Error {
-  override name = 'RestoreError';
+export class DiskRestoreError extends Error {
+  override name = 'DiskRestoreError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }
 
-export async function restoreDisk(target: BackupTarget, out: RestoreFile, req: RestoreRequest): Promise<RestoreResult> {
+export async function restoreDisk(target: BackupTarget, out: RestoreFile, req: RestoreRequest): Promise<DiskRestoreResult> {
   const t0 = Date.now();
   const repo = new Repository(target);
   try {
     const pointId = req.point ?? (await repo.head(req.vm, req.signal))?.id;
-    if (!pointId) throw new RestoreError(`[restore] VM ${req.vm} has no restore point in ${target.url}`);
+    if (!pointId) throw new DiskRestoreError(`[restore] VM ${req.vm} has no restore point in ${target.url}`);
     const c = await openPointChain(repo, req.vm, pointId, req.disk, req.signal);
     let bytesRead: number;
     if (req.format === 'raw') {
@@ -64,8 +64,8 @@ export async function restoreDisk(target: BackupTarget, out: RestoreFile, req: R
     };
   } catch (e) {
     await out.abort().catch(() => {});
-    if (e instanceof RestoreError) throw e;
-    throw new RestoreError(`[restore] restore of ${req.vm} disk ${req.disk} failed, nothing was written: ${(e as Error).message}`, { cause: e });
+    if (e instanceof DiskRestoreError) throw e;
+    throw new DiskRestoreError(`[restore] restore of ${req.vm} disk ${req.disk} failed, nothing was written: ${(e as Error).message}`, { cause: e });
   }
 }
 

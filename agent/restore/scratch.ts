@@ -8,18 +8,18 @@
  */
 import path from 'node:path';
 import type { LocalFiles } from './port.ts';
-import { RestoreError } from './restore.ts';
+import { DiskRestoreError } from './restore.ts';
 
 export const SCRATCH_PREFIXES = ['image-', 'restore-test-'] as const;
 export type ScratchKind = 'image' | 'restore-test';
 
 const PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** `<dir>/<kind>-<part>-…-<8 random hex>.<ext>`; throws RestoreError for a part that is not a plain name. */
+/** `<dir>/<kind>-<part>-…-<8 random hex>.<ext>`; throws DiskRestoreError for a part that is not a plain name. */
 export function scratchPath(dir: string, kind: ScratchKind, parts: readonly string[], ext: 'qcow2' | 'raw'): string {
   for (const p of parts) {
     if (!PART.test(p) || p.includes('..')) {
-      throw new RestoreError(`[restore] ${JSON.stringify(p)} cannot be part of a scratch file name: letters, digits, '.', '_' and '-' only`);
+      throw new DiskRestoreError(`[restore] ${JSON.stringify(p)} cannot be part of a scratch file name: letters, digits, '.', '_' and '-' only`);
     }
   }
   return path.join(dir, `${[kind, ...parts, crypto.randomUUID().slice(0, 8)].join('-')}.${ext}`);

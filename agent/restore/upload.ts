@@ -9,7 +9,7 @@
 import type { ImageStreamDeps } from './image-stream.ts';
 import { openImageStream } from './image-stream.ts';
 import type { UploadPoster } from './port.ts';
-import { RestoreError, type RestoreResult } from './restore.ts';
+import { DiskRestoreError, type DiskRestoreResult } from './restore.ts';
 
 export interface UploadDeps extends ImageStreamDeps {
   poster: UploadPoster;
@@ -27,7 +27,7 @@ export interface UploadRequest {
   onProgress?: (done: number, total: number) => void;
 }
 
-export type UploadResult = Omit<RestoreResult, 'sums'> & { url: string; format: 'qcow2' | 'raw'; bytesWritten: number; status: number; answer: string };
+export type UploadResult = Omit<DiskRestoreResult, 'sums'> & { url: string; format: 'qcow2' | 'raw'; bytesWritten: number; status: number; answer: string };
 
 /** `url` without its query (which may carry credentials), for messages and records. */
 export function urlForDisplay(url: string): string {
@@ -48,7 +48,7 @@ export async function restoreUpload(deps: UploadDeps, req: UploadRequest): Promi
     })();
     const name = `${req.vm}-${img.disk}-${img.pointId}.${req.format}`;
     const r = await deps.poster.post(req.url, req.headers, { name, length: img.length, body }, req.signal).catch((e) => {
-      throw new RestoreError(`[restore] upload of ${req.vm} disk ${req.disk} (point ${img.pointId}) to ${urlForDisplay(req.url)} failed: ${(e as Error).message}`, { cause: e });
+      throw new DiskRestoreError(`[restore] upload of ${req.vm} disk ${req.disk} (point ${img.pointId}) to ${urlForDisplay(req.url)} failed: ${(e as Error).message}`, { cause: e });
     });
     return {
       pointId: img.pointId, disk: img.disk, virtualSize: img.virtualSize, bytesRead: img.bytesRead(), chain: img.chain, contentSha256: img.contentSha256,

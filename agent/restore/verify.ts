@@ -1,6 +1,6 @@
 /**
  * @layer usecase
- * Verifies restore points (issue 3 §6): for every disk, the chain's manifests and files exist and
+ * Verifies restore points: for every disk, the chain's manifests and files exist and
  * link up, every image's file digests match, its qcow2 structure is sound (refcounts, tables; our
  * own checker, so the repository host needs nothing but sshd), and the guest view of the chain
  * matches the point's block digests. Problems are collected, not thrown: the report says them all.

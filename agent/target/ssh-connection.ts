@@ -26,7 +26,8 @@ import {
 } from './known-hosts.ts';
 import { TargetError } from './port.ts';
 
-export const C = '[target] [ssh]';
+/** what every message of the SSH target starts with */
+export const SSH_ORIGIN = '[target] [ssh]';
 type Algorithms = NonNullable<ConnectConfig['algorithms']>;
 const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521',
   'diffie-hellman-group-exchange-sha256', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512'] as Algorithms['kex'];
@@ -65,7 +66,7 @@ function readConfigFile(file: string, what: string, code: 'config' | 'host-key')
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new TargetError(code, `${C} cannot read the ${what} ${file}: ${(e as Error).message}`, { cause: e });
+    throw new TargetError(code, `${SSH_ORIGIN} cannot read the ${what} ${file}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -135,7 +136,7 @@ export class SshConnection {
     const drop = (why: string) => {
       clearInterval(watchdog);
       if (this.lost) return;
-      this.lost = new TargetError('disconnected', `${C} the connection to ${where} was lost: ${why}`);
+      this.lost = new TargetError('disconnected', `${SSH_ORIGIN} the connection to ${where} was lost: ${why}`);
       for (const reject of this.pending) reject(this.lost);
       this.pending.clear();
     };
@@ -177,10 +178,10 @@ export class SshConnection {
         const seen = `${keyType(key)} ${fingerprint(key)}`;
         const advice = hostKeyAdvice(name, o.host, o.port, khFile, key);
         refusal = new TargetError('host-key', v.reason === 'unknown-host'
-          ? `${C} ${name} is not in ${khFile}${existsSync(khFile) ? '' : ' (the file does not exist)'}; the host offered ${seen}. ${advice}`
+          ? `${SSH_ORIGIN} ${name} is not in ${khFile}${existsSync(khFile) ? '' : ' (the file does not exist)'}; the host offered ${seen}. ${advice}`
           : v.reason === 'revoked'
-            ? `${C} ${name} offered ${seen}, a key marked @revoked in ${khFile}: refusing it.`
-            : `${C} HOST KEY MISMATCH for ${name}: it offered ${seen}, but ${khFile} pins ${pinned.map((k) => `${k.type} ${fingerprint(k.key)} (line ${k.line})`).join(', ')}. `
+            ? `${SSH_ORIGIN} ${name} offered ${seen}, a key marked @revoked in ${khFile}: refusing it.`
+            : `${SSH_ORIGIN} HOST KEY MISMATCH for ${name}: it offered ${seen}, but ${khFile} pins ${pinned.map((k) => `${k.type} ${fingerprint(k.key)} (line ${k.line})`).join(', ')}. `
               + `Someone may be intercepting the connection, or the host was reinstalled. ${advice}`);
         return false;
       },
@@ -193,18 +194,18 @@ export class SshConnection {
       client.on('error', (e: Error & { level?: string }) => {
         if (refusal) reject(refusal);
         else if (e.level === 'client-authentication') {
-          reject(new TargetError('auth', `${C} ${where} refused the key ${identityFile}: add its .pub to the user's authorized_keys`, { cause: e }));
+          reject(new TargetError('auth', `${SSH_ORIGIN} ${where} refused the key ${identityFile}: add its .pub to the user's authorized_keys`, { cause: e }));
         } else if (/privateKey|private key|passphrase/i.test(e.message)) {
-          reject(new TargetError('config', `${C} cannot use the identity file ${identityFile}: ${e.message}`, { cause: e }));
-        } else reject(new TargetError('disconnected', `${C} cannot connect to ${where}: ${e.message}`, { cause: e }));
+          reject(new TargetError('config', `${SSH_ORIGIN} cannot use the identity file ${identityFile}: ${e.message}`, { cause: e }));
+        } else reject(new TargetError('disconnected', `${SSH_ORIGIN} cannot connect to ${where}: ${e.message}`, { cause: e }));
       });
-      client.once('close', () => reject(refusal ?? new TargetError('disconnected', `${C} ${where} closed the connection during the handshake`)));
+      client.once('close', () => reject(refusal ?? new TargetError('disconnected', `${SSH_ORIGIN} ${where} closed the connection during the handshake`)));
     });
     try {
       client.connect(config);
     } catch (e) {
       sock.destroy();
-      throw new TargetError('config', `${C} cannot use the identity file ${identityFile} for ${where}: ${(e as Error).message}`, { cause: e });
+      throw new TargetError('config', `${SSH_ORIGIN} cannot use the identity file ${identityFile} for ${where}: ${(e as Error).message}`, { cause: e });
     }
     try {
       await abortable(ready, o.signal);
@@ -261,7 +262,7 @@ export class SshConnection {
     } catch (e) {
       release();
       if (e instanceof TargetError || e === signal?.reason) throw e;
-      throw this.lost ?? new TargetError('io', `${C} cannot open a channel on ${this.where}: ${(e as Error).message}`, { cause: e });
+      throw this.lost ?? new TargetError('io', `${SSH_ORIGIN} cannot open a channel on ${this.where}: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -296,7 +297,7 @@ export class SshConnection {
     }
     this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
       this.client.sftp((err, s) => {
-        if (err) return reject(this.lost ?? new TargetError('io', `${C} cannot start SFTP on ${this.where}: ${err.message}`, { cause: err }));
+        if (err) return reject(this.lost ?? new TargetError('io', `${SSH_ORIGIN} cannot start SFTP on ${this.where}: ${err.message}`, { cause: err }));
         s.on('close', () => { this.sftpSession = undefined; });
         resolve(s);
       });
@@ -308,7 +309,7 @@ export class SshConnection {
 
   async close(): Promise<void> {
     if (this.lost) return;
-    this.lost = new TargetError('disconnected', `${C} the connection to ${this.where} was closed by the agent`);
+    this.lost = new TargetError('disconnected', `${SSH_ORIGIN} the connection to ${this.where} was closed by the agent`);
     for (const reject of this.pending) reject(this.lost);
     this.pending.clear();
     const closed = new Promise<void>((r) => this.client.once('close', () => r()));

@@ -14,7 +14,7 @@ import type { ClientChannel } from 'ssh2';
 import { codeOfStderr } from './error-codes.ts';
 import { TargetError, type StreamFile } from './port.ts';
 import { PRIVATE, shellQuote } from './shell.ts';
-import { C, type SshConnection } from './ssh-connection.ts';
+import { SSH_ORIGIN, type SshConnection } from './ssh-connection.ts';
 
 interface Patch {
   offset: number;
@@ -47,7 +47,7 @@ export class SshStreamFile implements StreamFile {
       const stderr = Buffer.concat(remote.stderr).toString('utf8').trim();
       if (!this.ended && !this.failure) {
         // cat stopped before we ended the stream: a full disk, a killed process, …
-        this.failure = new TargetError(codeOfStderr(stderr), `${C} writing ${path} failed on the host (exit ${remote.code}): ${stderr || 'the stream was closed'}`);
+        this.failure = new TargetError(codeOfStderr(stderr), `${SSH_ORIGIN} writing ${path} failed on the host (exit ${remote.code}): ${stderr || 'the stream was closed'}`);
       }
       return { code: remote.code, stderr };
     });
@@ -77,7 +77,7 @@ export class SshStreamFile implements StreamFile {
         ch.on('data', onData);
         ch.once('close', () => {
           const stderr = Buffer.concat(remote.stderr).toString('utf8').trim();
-          reject(new TargetError(codeOfStderr(stderr), `${C} cannot create ${path}: ${stderr || 'the host closed the channel'}`));
+          reject(new TargetError(codeOfStderr(stderr), `${SSH_ORIGIN} cannot create ${path}: ${stderr || 'the host closed the channel'}`));
         });
       });
       opened.catch(() => {});
@@ -98,7 +98,7 @@ export class SshStreamFile implements StreamFile {
   private serial<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
     const run = async () => {
       signal?.throwIfAborted();
-      if (this.state !== 'open') throw new TargetError('io', `${C} ${this.path} is already ${this.state}`);
+      if (this.state !== 'open') throw new TargetError('io', `${SSH_ORIGIN} ${this.path} is already ${this.state}`);
       // a lost connection first: it is why the stream closed, whatever `cat`'s exit said
       this.conn.check();
       if (this.failure) throw this.failure;
@@ -114,7 +114,7 @@ export class SshStreamFile implements StreamFile {
     let onDrain!: () => void;
     const drain = new Promise<void>((resolve) => { onDrain = resolve; this.ch.once('drain', onDrain); });
     const failed = this.finished.then(() => {
-      throw this.failure ?? new TargetError('io', `${C} the stream of ${this.path} closed`);
+      throw this.failure ?? new TargetError('io', `${SSH_ORIGIN} the stream of ${this.path} closed`);
     });
     return this.conn.track(Promise.race([drain, failed]), signal).finally(() => this.ch.off('drain', onDrain));
   }
@@ -129,7 +129,7 @@ export class SshStreamFile implements StreamFile {
   writeAt(offset: number, chunk: Buffer, signal?: AbortSignal): Promise<void> {
     return this.serial(signal, async () => {
       if (!(offset >= 0 && offset + chunk.length <= this.len)) {
-        throw new TargetError('range', `${C} writeAt ${offset}+${chunk.length} in ${this.path} is past the ${this.len} bytes written`);
+        throw new TargetError('range', `${SSH_ORIGIN} writeAt ${offset}+${chunk.length} in ${this.path} is past the ${this.len} bytes written`);
       }
       this.patches.push({ offset, data: Buffer.from(chunk) });
     });
@@ -141,7 +141,7 @@ export class SshStreamFile implements StreamFile {
       this.ch.end();
       const { code, stderr } = await this.conn.track(this.finished, signal);
       if (code !== 0) {
-        this.failure = new TargetError(codeOfStderr(stderr), `${C} writing ${this.path} failed on the host (exit ${code}): ${stderr}`);
+        this.failure = new TargetError(codeOfStderr(stderr), `${SSH_ORIGIN} writing ${this.path} failed on the host (exit ${code}): ${stderr}`);
         throw this.failure;
       }
       this.changed();
@@ -150,7 +150,7 @@ export class SshStreamFile implements StreamFile {
         const last = i + PATCHES_PER_EXEC >= this.patches.length;
         const r = await this.conn.exec(patchScript(this.abs, group, last), { stdin: Buffer.concat(group.map((p) => p.data)), signal });
         if (r.code !== 0) {
-          this.failure = new TargetError(codeOfStderr(r.stderr), `${C} cannot finish ${this.path}: ${r.stderr.trim() || `exit ${r.code}`}`);
+          this.failure = new TargetError(codeOfStderr(r.stderr), `${SSH_ORIGIN} cannot finish ${this.path}: ${r.stderr.trim() || `exit ${r.code}`}`);
           throw this.failure;
         }
       }
@@ -169,6 +169,6 @@ export class SshStreamFile implements StreamFile {
     this.changed();
     const r = await this.conn.exec(`rm -f -- ${shellQuote(this.abs)}`);
     this.changed();
-    if (r.code !== 0) throw new TargetError(codeOfStderr(r.stderr), `${C} cannot remove ${this.path}: ${r.stderr.trim()}`);
+    if (r.code !== 0) throw new TargetError(codeOfStderr(r.stderr), `${SSH_ORIGIN} cannot remove ${this.path}: ${r.stderr.trim()}`);
   }
 }

@@ -18,7 +18,7 @@ import { checkEntryPath, checkPath } from './guard.ts';
 import { joinPath, parentPath, tempSibling } from './path.ts';
 import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type TargetStat } from './port.ts';
 import { PRIVATE, shellQuote as q } from './shell.ts';
-import { C, SshConnection, type SshConnectOptions } from './ssh-connection.ts';
+import { SSH_ORIGIN, SshConnection, type SshConnectOptions } from './ssh-connection.ts';
 import { ReadHandles } from './ssh-read-handles.ts';
 import { SshStreamFile } from './ssh-stream.ts';
 import { formatSshUrl } from './url.ts';
@@ -34,7 +34,7 @@ function sftpFail(what: string, e: unknown): TargetError {
   if (e instanceof TargetError) return e;
   const code = (e as SftpError).code;
   const tc = code === SFTP_NO_SUCH_FILE ? 'not-found' : code === SFTP_PERMISSION_DENIED ? 'permission' : 'io';
-  return new TargetError(tc, `${C} ${what}: ${(e as Error).message}`, { cause: e });
+  return new TargetError(tc, `${SSH_ORIGIN} ${what}: ${(e as Error).message}`, { cause: e });
 }
 
 function call<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
@@ -52,7 +52,7 @@ export class SshTarget implements BackupTarget {
   }
 
   hostPath(path: string): string {
-    return joinPath(this.root, checkPath(C, path));
+    return joinPath(this.root, checkPath(SSH_ORIGIN, path));
   }
 
   /** Runs a shell command on the host; a non-zero exit becomes a TargetError from its stderr. */
@@ -61,7 +61,7 @@ export class SshTarget implements BackupTarget {
     const r = await this.conn.exec(`${PRIVATE} && ${command}`, { stdin, signal }).finally(() => this.handles.invalidate());
     if (r.code !== 0) {
       const err = r.stderr.trim() || (r.code === null ? `killed by ${r.signal}` : `exit ${r.code}`);
-      throw new TargetError(codeOfStderr(r.stderr), `${C} ${what}: ${err}`);
+      throw new TargetError(codeOfStderr(r.stderr), `${SSH_ORIGIN} ${what}: ${err}`);
     }
     return r.stdout;
   }
@@ -78,12 +78,12 @@ export class SshTarget implements BackupTarget {
   }
 
   async mkdirp(path: string, signal?: AbortSignal): Promise<void> {
-    const p = checkPath(C, path);
+    const p = checkPath(SSH_ORIGIN, path);
     await this.sh(`mkdir -p ${p}`, `mkdir -p -- ${q(this.hostPath(p))}`, signal);
   }
 
   async list(dir: string, signal?: AbortSignal): Promise<TargetEntry[]> {
-    const d = checkPath(C, dir);
+    const d = checkPath(SSH_ORIGIN, dir);
     const abs = this.hostPath(d);
     return this.sftp(`list ${d}`, signal, async (s) => {
       let items: FileEntryWithStats[];
@@ -106,7 +106,7 @@ export class SshTarget implements BackupTarget {
   }
 
   async stat(path: string, signal?: AbortSignal): Promise<TargetStat | undefined> {
-    const p = checkPath(C, path);
+    const p = checkPath(SSH_ORIGIN, path);
     return this.sftp(`stat ${p}`, signal, async (s) => {
       try {
         const a = await call<Stats>((cb) => s.stat(this.hostPath(p), cb));
@@ -136,7 +136,7 @@ export class SshTarget implements BackupTarget {
         let got = 0;
         while (got < n) {
           const nb = await call<number>((cb) => s.read(h, out, at + got, n - got, offset + at + got, cb));
-          if (nb === 0) throw new TargetError('range', `${C} ${p} ended at ${offset + at + got} while reading ${length} bytes at ${offset}`);
+          if (nb === 0) throw new TargetError('range', `${SSH_ORIGIN} ${p} ended at ${offset + at + got} while reading ${length} bytes at ${offset}`);
           got += nb;
         }
       }
@@ -146,22 +146,22 @@ export class SshTarget implements BackupTarget {
   }
 
   async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
-    const p = checkPath(C, path);
+    const p = checkPath(SSH_ORIGIN, path);
     return this.withReadHandle(`read ${p}`, p, signal, (s, h, size) => this.readRange(s, h, p, 0, size, signal));
   }
 
   async read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    const p = checkPath(C, path);
+    const p = checkPath(SSH_ORIGIN, path);
     return this.withReadHandle(`read ${p} at ${offset}+${length}`, p, signal, async (s, h, size) => {
       if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
-        throw new TargetError('range', `${C} read of ${p} at ${offset}+${length} is past its end (${size} bytes)`);
+        throw new TargetError('range', `${SSH_ORIGIN} read of ${p} at ${offset}+${length} is past its end (${size} bytes)`);
       }
       return this.readRange(s, h, p, offset, length, signal);
     });
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
-    const p = checkEntryPath(C, path);
+    const p = checkEntryPath(SSH_ORIGIN, path);
     const tmp = q(this.hostPath(tempSibling(p, randomBytes(6).toString('hex'))));
     const buf = Buffer.from(data);
     // a client that dies mid-send closes cat's stdin early, and cat exits 0 on what it got: the
@@ -173,25 +173,25 @@ export class SshTarget implements BackupTarget {
   }
 
   async create(path: string, signal?: AbortSignal): Promise<StreamFile> {
-    const p = checkEntryPath(C, path);
+    const p = checkEntryPath(SSH_ORIGIN, path);
     this.handles.invalidate();
     return SshStreamFile.open(this.conn, p, this.hostPath(p), signal, () => this.handles.invalidate());
   }
 
   async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
-    const a = checkEntryPath(C, from);
-    const b = checkEntryPath(C, to);
+    const a = checkEntryPath(SSH_ORIGIN, from);
+    const b = checkEntryPath(SSH_ORIGIN, to);
     const dirs = [...new Set([parentPath(b), parentPath(a)])].map((d) => q(this.hostPath(d))).join(' ');
     await this.sh(`rename ${a} to ${b}`, `mv -fT -- ${q(this.hostPath(a))} ${q(this.hostPath(b))} && sync -- ${dirs}`, signal);
   }
 
   async remove(path: string, signal?: AbortSignal): Promise<void> {
-    const p = checkEntryPath(C, path);
+    const p = checkEntryPath(SSH_ORIGIN, path);
     await this.sh(`remove ${p}`, `rm -rf -- ${q(this.hostPath(p))}`, signal);
   }
 
   async freeSpace(path: string, signal?: AbortSignal): Promise<number> {
-    const p = checkPath(C, path);
+    const p = checkPath(SSH_ORIGIN, path);
     return this.sftp(`free space at ${p}`, signal, async (s) => {
       const v = await call<{ f_bavail: number | bigint; f_frsize: number | bigint }>((cb) => s.ext_openssh_statvfs(this.hostPath(p), cb));
       return Number(v.f_bavail) * Number(v.f_frsize);
