@@ -14,6 +14,7 @@ Usage:
   sendense cs COMMAND key=value … [--endpoint URL] [--api-key K] [--secret-key S]
   sendense cloudstack-sim --port P [--state FILE]
   sendense import vmware PATH --repo TARGET [--vm-id UUID] [--mode auto|full] [--json]   an .ova/.ovf/.vmx export as a restore point
+  sendense restore vmware --repo DIR --vm-id UUID --endpoint URL --api-key K --secret-key S [--apply] …   plan (dry run) / restore as a new CloudStack VM
   sendense --help | --version
 `;
 
@@ -29,3 +30,4 @@ registerCommand('db', async () => (await import('./db.ts')).dbCommand);
 registerCommand('cs', async () => (await import('./cs.ts')).csCommand);
 registerCommand('cloudstack-sim', async () => (await import('./cloudstack-sim.ts')).cloudstackSimCommand);
 registerCommand('import', async () => (await import('./import.ts')).importCommand);
+registerCommand('restore', async () => (await import('./restore-vmware.ts')).restoreCommand);
