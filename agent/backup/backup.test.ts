@@ -186,3 +186,24 @@ async function listAll(target: BackupTarget, dir: string): Promise<string[]> {
   }
   return out;
 }
+
+describe('runBackup and the VM lease (issue 12 item 1)', () => {
+  it("a backup of a VM another job holds fails 'busy' naming it and touches nothing; the lease is gone after each backup", async () => {
+    const { hv, target, deps, backup } = setup();
+    const dom = hv.createDomain({ name: 'vm1', transient: true, disks: [{ size: 4 * MiB }] });
+    const { acquireLease, leasePath } = await import('../repository/lease.ts');
+    const other = await acquireLease(target, dom.uuid, { owner: 'prune-1', host: 'agent-b', work: 'prune' });
+    await expect(backup({ domain: 'vm1' })).rejects.toThrow(/VM .* is busy: prune \(job prune-1\) on agent-b/);
+    expect(await hv.jobActive('vm1')).toBe(false);
+    expect((await target.list(dom.uuid)).map((e) => e.name)).toEqual(['vm.lock']);
+    await other.release();
+    const first = await backup({ domain: 'vm1' });
+    expect(await target.stat(leasePath(dom.uuid))).toBeUndefined();
+    // two at once on one VM: one runs, the other is refused — never two points with one id
+    const both = await Promise.allSettled([backup({ domain: 'vm1' }), runBackup(deps, { domain: 'vm1' })]);
+    expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(String((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason)).toMatch(/busy/);
+    expect(new Set((await new Repository(target).pointIds(dom.uuid))).size).toBe(2);
+    expect(first.type).toBe('full');
+  });
+});

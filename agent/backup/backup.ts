@@ -18,6 +18,7 @@ import { BASE_ALLOCATION, type BlockSource } from '../blocksource/port.ts';
 import type { DomainDisk, Hypervisor } from '../hypervisor/port.ts';
 import type { PointDisk, PointManifest, VmMetadata } from '../repository/manifest.ts';
 import { PointWriter } from '../repository/point-writer.ts';
+import { acquireLease } from '../repository/lease.ts';
 import { Repository } from '../repository/repository.ts';
 import type { BackupTarget } from '../target/port.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -90,13 +91,30 @@ function jobId(): string {
   return randomBytes(4).toString('hex');
 }
 
+/**
+ * A backup holds the VM's repository lease (repository/lease.ts, issue 12 item 1) from before it
+ * reads anything until it has committed or cleaned up: another job on the VM — on this host or
+ * another sharing the repository — fails 'busy' naming the holder and touches nothing. A lease
+ * lost mid-run (renewals failed) aborts the backup.
+ */
 export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<BackupResult> {
+  const vm = (req.vmId ?? (await deps.hypervisor.getDomain(req.domain, req.signal)).uuid).toLowerCase();
+  const job = jobId();
+  const lease = await acquireLease(deps.target, vm, { owner: `backup-${job}`, host: deps.host ?? 'unknown', work: 'backup', signal: req.signal });
+  lease.keepRenewing();
+  try {
+    return await backupUnderLease(deps, { ...req, signal: req.signal ? AbortSignal.any([req.signal, lease.lost]) : lease.lost }, job);
+  } finally {
+    await lease.release().catch((e: unknown) => deps.log?.(`releasing the lease of VM ${vm}: ${(e as Error).message}`));
+  }
+}
+
+async function backupUnderLease(deps: BackupDeps, req: BackupRequest, job: string): Promise<BackupResult> {
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const hv = deps.hypervisor;
   const signal = req.signal;
   const started = now();
-  const job = jobId();
   const repo = new Repository(deps.target);
 
   const facts = await readFacts({ hypervisor: hv, repo, diskSize: deps.diskSize, log }, req, started, signal);
