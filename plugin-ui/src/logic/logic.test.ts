@@ -9,6 +9,7 @@ import { jobSummary } from './summary.ts';
 import { timeline } from './timeline.ts';
 import { policyForm, policyProblems, toPolicyBody } from './policy-form.ts';
 import { bytes, duration, fmt, transfer } from './format.ts';
+import { cloudStackSessionKey } from './sso.ts';
 
 describe('SseParser', () => {
   it('reassembles events across chunks, skips keep-alive comments, joins data lines, takes CRLF', () => {
@@ -87,5 +88,15 @@ describe('format', () => {
     const t = transfer(50, 100, '2026-12-01T00:00:00Z', new Date('2026-12-01T00:00:10Z'));
     expect(t).toEqual({ rate: 5, eta: 10 });
     expect(transfer(0, 100, null).eta).toBeNull();
+  });
+});
+
+describe('single sign-on', () => {
+  it('reads the sessionkey CloudStack\'s UI keeps, and nothing else', () => {
+    expect(cloudStackSessionKey(() => '{"value":"abc123","expire":null}')).toBe('abc123');
+    expect(cloudStackSessionKey(() => null)).toBeUndefined();
+    expect(cloudStackSessionKey(() => '{"value":""}')).toBeUndefined();
+    expect(cloudStackSessionKey(() => 'not json')).toBeUndefined();
+    expect(cloudStackSessionKey(() => { throw new DOMException('denied', 'SecurityError'); })).toBeUndefined();
   });
 });

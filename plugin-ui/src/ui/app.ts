@@ -13,6 +13,7 @@ import { apiContext, userContext } from '../context.ts';
 import { isLive, type Api, type Session, type SessionStore } from '../api/types.ts';
 import { fmt } from '../logic/format.ts';
 import { href, parseRoute, type Route, type View } from '../logic/route.ts';
+import { cloudStackSessionKey } from '../logic/sso.ts';
 import { theme } from './theme.ts';
 import { ref } from 'lit/directives/ref.js';
 import type { SdSignIn, SignedInEvent } from './sign-in.ts';
@@ -26,11 +27,6 @@ import './views/infrastructure.ts';
 import './views/history.ts';
 
 export interface AppServices { api: Api; session: SessionStore }
-
-/** CloudStack's UI keeps a readable `sessionkey` cookie next to its HttpOnly JSESSIONID (same origin only) */
-export function hasCloudStackSession(cookie: string): boolean {
-  return /(?:^|;\s*)sessionkey=[^;]+/.test(cookie);
-}
 
 const TABS: { view: View; label: string; rootOnly?: boolean }[] = [
   { view: 'overview', label: en.app.nav.overview },
@@ -90,20 +86,22 @@ export class SdApp extends LitElement {
     if (isLive(cur)) this.accept(cur);
     else {
       if (cur) s.session.clear();
-      if (hasCloudStackSession(document.cookie)) void this.singleSignOn();
+      const key = cloudStackSessionKey(() => localStorage.getItem('primate__Access-Token'));
+      if (key) void this.singleSignOn(key);
     }
     this.requestUpdate();
   }
 
   /**
-   * Same-origin deployment: the browser sends CloudStack's JSESSIONID and sessionkey cookies with
-   * this request and Sendense checks them with CloudStack. When that fails, the sign-in form stays.
+   * Same-origin deployment: the browser sends CloudStack's JSESSIONID cookie with this request, the
+   * body carries CloudStack's sessionkey, and Sendense checks both with CloudStack (docs/PLUGIN.md).
+   * When that fails, the sign-in form stays.
    */
-  private async singleSignOn() {
+  private async singleSignOn(sessionkey: string) {
     if (!this.services) return;
     this.ssoPending = true;
     try {
-      const r = await this.services.api.api.v1.auth.sso.$post({ json: {} });
+      const r = await this.services.api.api.v1.auth.sso.$post({ json: { sessionkey } });
       if (r.ok) this.accept(await r.json());
     } catch { /* the form stays */ } finally {
       this.ssoPending = false;

@@ -106,6 +106,8 @@ export class SdSignIn extends LitElement {
       this.dispatchEvent(new SignedInEvent(answer as Session, this.domain.trim()));
     } catch (err) {
       this.error = err instanceof ApiFailure ? err.message : messageOf(err);
+      // a refused code ends CloudStack's half-open session: the password step again (what was typed stays)
+      if (this.step === 'code' && err instanceof ApiFailure && err.status === 401) { this.step = 'credentials'; this.code = ''; }
     } finally {
       this.busy = false;
     }
