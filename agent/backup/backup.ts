@@ -92,7 +92,7 @@ function jobId(): string {
 }
 
 /**
- * A backup holds the VM's repository lease (repository/lease.ts, issue 12 item 1) from before it
+ * A backup holds the VM's repository lease (repository/lease.ts) from before it
  * reads anything until it has committed or cleaned up: another job on the VM — on this host or
  * another sharing the repository — fails 'busy' naming the holder and touches nothing. A lease
  * lost mid-run (renewals failed) aborts the backup.

@@ -1,6 +1,6 @@
 /**
  * @layer entry
- * `sendense-agent serve`: the agent daemon (issue 5 §2). A Hono API on a unix socket — no TCP port
+ * `sendense-agent serve`: the agent daemon. A Hono API on a unix socket — no TCP port
  * — that the control plane reaches through SSH: health, domains, backup/restore/verify jobs with a
  * progress stream, cancel. Jobs are journaled on local disk; jobs a crash cut off are marked
  * failed at start, scratch files (image-*, restore-test-*) a crash left are removed before any job
@@ -84,7 +84,7 @@ async function serve(argv: string[]): Promise<number> {
   // running jobs this one must not mark failed); requests wait for start() below
   const server = await serveOnSocket(agent.app.fetch, { socketPath, owner });
   const jobs = engine.workDir();
-  // a crash's scratch files (image-*, restore-test-*) go before any job runs (issue 12 item 7)
+  // a crash's scratch files (image-*, restore-test-*) go before any job runs
   const scratch = await removeScratchLeftovers(new NodeLocalFiles(), jobs).catch((e) => { log(`removing scratch leftovers under ${jobs}: ${(e as Error).message}`); return []; });
   if (scratch.length) log(`removed ${scratch.length} scratch file(s) an interrupted run left under ${jobs}: ${scratch.join(', ')}`);
   await agent.start();

@@ -1,7 +1,7 @@
 /**
  * @layer logic
- * Whose libvirt domain job is it? The agent ends a job only when it is Sendense's own (issue 12
- * item 3): CloudStack's live migrations, a dump, another tool's backup are never aborted, and the
+ * Whose libvirt domain job is it? The agent ends a job only when it is Sendense's own:
+ * CloudStack's live migrations, a dump, another tool's backup are never aborted, and the
  * caller is told "busy: <job>" instead. A job is Sendense's when it is a pull-mode backup whose
  * export socket is in a Sendense job folder (`…/job-<8 hex>/<name>.sock`, the backup's layout)
  * or that builds on a Sendense checkpoint (`incremental='sendense-…'`). A job this process began

@@ -1,6 +1,6 @@
 /**
  * @layer usecase
- * The per-VM lease in a repository (issue 12 item 1; docs/FORMAT.md "Lease"): `<vm>/vm.lock`, a
+ * The per-VM lease in a repository (docs/FORMAT.md "Lease"): `<vm>/vm.lock`, a
  * small JSON record naming who works on the VM's points — job id, agent host, pid, what work —
  * and until when. Backup, prune, merge, verify-with-restore-test and recovery take it first;
  * any other holder makes them fail 'busy' naming it. It works across agent hosts that share the

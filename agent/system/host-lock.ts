@@ -1,6 +1,6 @@
 /**
  * @layer adapter
- * The host-local per-VM lock (issue 12 item 1): one process of this host at a time works on a
+ * The host-local per-VM lock: one process of this host at a time works on a
  * VM — the CLI and the daemon, two CLIs. A lock is the file `<dir>/<vm>.lock`, created
  * O_CREAT|O_EXCL|O_NOFOLLOW (0600) with the holder's pid, its start time (from /proc, so a
  * reused pid is not mistaken for the holder), and what it does. A lock whose holder is dead is
