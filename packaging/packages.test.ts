@@ -48,11 +48,13 @@ describe('packages', () => {
   });
 
   it('is reproducible: the same sources build byte-identical packages', async () => {
-    // the bundle is made once: other work in this checkout may change the sources between two
-    // builds, and what is tested here is that packaging adds no difference of its own
+    // the bundle is made once and the epoch fixed: other work in this checkout may change the
+    // sources between two builds, and a commit the default SOURCE_DATE_EPOCH (the last commit's
+    // time); what is tested here is that packaging adds no difference of its own
     const bundle = await bundleAgent(path.join(tmp, 'bundle', 'sendense-agent.mjs'));
-    const one = await buildPackages({ outDir: path.join(tmp, 'r1'), only: ['sendense-agent'], bundles: { 'sendense-agent': bundle }, log });
-    const two = await buildPackages({ outDir: path.join(tmp, 'r2'), only: ['sendense-agent'], bundles: { 'sendense-agent': bundle }, log });
+    const epoch = 1_780_000_000;
+    const one = await buildPackages({ outDir: path.join(tmp, 'r1'), only: ['sendense-agent'], bundles: { 'sendense-agent': bundle }, epoch, log });
+    const two = await buildPackages({ outDir: path.join(tmp, 'r2'), only: ['sendense-agent'], bundles: { 'sendense-agent': bundle }, epoch, log });
     expect(one.map((b) => b.format)).toEqual(['deb', 'rpm']);
     for (const [i, b] of two.entries()) expect(b.sha256, `${b.format} of ${b.name}`).toBe(one[i].sha256);
     // and the file list is the same as the first build's (made with its own bundle)
@@ -85,6 +87,10 @@ describe('packages', () => {
       '/usr/lib/sendense/server/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '/lib/systemd/system/sendense.service',
       '/etc/sendense/sendense.json']) expect(paths).toContain(p);
     expect(paths.some((p) => /\/usr\/lib\/sendense\/server\/migrations\/.*\.sql$/.test(p))).toBe(true);
+    // the plug-in's built files come along whenever package.json can build them
+    const scripts = (JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    if (scripts['build:plugin']) expect(paths).toContain('/usr/share/sendense/plugin/index.html');
+    else expect(paths.filter((p) => p.startsWith('/usr/share/sendense/'))).toEqual([]);
     expect(text('dpkg-deb', ['-f', deb, 'Depends']).trim()).toBe('libc6 (>= 2.28), libstdc++6 (>= 6), passwd, openssh-client');
   });
 

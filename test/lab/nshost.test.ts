@@ -204,6 +204,10 @@ describe('sendense-agent .deb on namespace KVM hosts with systemd', () => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     expect((await h.exec('journalctl', ['-u', 'sendense', '--no-pager'])).stdout).toMatch(/sendense: listening on http:\/\/127\.0\.0\.1:8480/);
+    // the plug-in's files, from /usr/share/sendense/plugin (SENDENSE_PLUGIN_DIR in the unit), when the package has them
+    const plugin = (await h.exec('/usr/lib/sendense/server/node', ['-e', "fetch('http://127.0.0.1:8480/plugin/').then((r) => console.log(r.status))"])).stdout.trim();
+    const hasPlugin = (await h.exec('test', ['-e', '/usr/share/sendense/plugin/index.html'], { okCodes: [1] })).code === 0;
+    expect(plugin).toBe(hasPlugin ? '200' : '503');
     expect((await h.exec('stat', ['-c', '%U', '/var/lib/sendense/sendense.db'])).stdout.trim()).toBe('sendense');
     expect((await h.exec('ps', ['-o', 'user=', '-p', String(Number((await h.exec('systemctl', ['show', '-p', 'MainPID', '--value', 'sendense'])).stdout.trim()))])).stdout.trim()).toBe('sendense');
     await h.exec('apt-get', ['purge', '-y', '-q', 'sendense'], { timeoutMs: 120_000 });
