@@ -8,6 +8,7 @@
  * (croner): discovery, the scheduler tick, the agent heartbeat. `stop()` stops them and the
  * runner (which writes nothing more: agents keep their jobs, a later start finds them again).
  */
+import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Context } from 'hono';
 import type { Store } from '../db/store.ts';
@@ -24,6 +25,7 @@ import { createApp, type AppType } from './http/app.ts';
 import type { ApiLimits } from './http/deps.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { MetricsRegistry } from './metrics/registry.ts';
+import { leasedRound, roundTtlMs } from './schedule/leased-round.ts';
 import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
 import { RestoreRunner } from './restore/runner.ts';
 import { MaintenanceRunner } from './retention/runner.ts';
@@ -57,6 +59,14 @@ export interface ControlPlaneOptions {
   uiOrigins?: readonly string[];
   version?: string;
   log?: (msg: string) => void;
+  /**
+   * this instance among several on one database (default: host name, pid and a random part):
+   * the holder of its round leases (discovery, scheduler, maintenance: each runs on one instance
+   * at a time, api/schedule/leased-round.ts) and of its jobs' leases (api/jobs/runner.ts)
+   */
+  instanceId?: string;
+  /** a job whose instance died is re-attached by another after this long (default 30 s) */
+  jobLeaseMs?: number;
 }
 
 export interface StartOptions {
@@ -124,8 +134,10 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   });
   const authorizer = new Authorizer({ cs, clock: () => clock().getTime() });
   const discovery = new Discovery({ cs, store, clock });
+  const instanceId = opts.instanceId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const runner = new JobRunner({
     store, gateway, cs, perHostLimit: opts.perHostConcurrency, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log,
+    instanceId, jobLeaseMs: opts.jobLeaseMs,
   });
   const metrics = new MetricsRegistry();
   const maintenance = new MaintenanceRunner({ store, gateway, clock, log, metrics, pollMs: opts.pollMs });
@@ -152,9 +164,12 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
       await restores.recover();
       await maintenance.recover();
       if (s.discoverNow ?? true) await discovery.refresh().catch((e: unknown) => log(`[discovery] ${(e as Error).message}`));
-      every(s.discoveryIntervalSeconds, 300, 'discovery', () => discovery.refresh());
-      every(s.schedulerTickSeconds, 30, 'scheduler', () => schedulerTick({ store, runner, clock, log }));
-      every(s.schedulerTickSeconds, 30, 'maintenance', () => maintenanceTick(clock()));
+      // each round on one instance at a time (its lease outlives three rounds: a dead holder's rounds resume elsewhere)
+      const leased = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) =>
+        every(seconds, def, name, () => leasedRound({ leases: store.leases, holder: instanceId, clock }, name, roundTtlMs(seconds ?? def), fn));
+      leased(s.discoveryIntervalSeconds, 300, 'discovery', () => discovery.refresh());
+      leased(s.schedulerTickSeconds, 30, 'scheduler', () => schedulerTick({ store, runner, clock, log }));
+      leased(s.schedulerTickSeconds, 30, 'maintenance', () => maintenanceTick(clock()));
       every(s.heartbeatSeconds, 30, 'heartbeat', () => checkAgents({ store, gateway, clock }));
     },
     async stop() {

@@ -18,6 +18,11 @@
  *   longer knows the id fails the job), and a job caught between "dispatching" and the agent's
  *   answer is failed: it is unknown whether the agent got it.
  * - `stop` stops watching without writing anything (as a kill would): the agents keep running.
+ * - Several instances on one database: each job is watched by the instance holding its lease
+ *   (`job:<id>`, renewed every `jobLeaseMs / 3`); queued jobs go to whichever instance's
+ *   compare-and-set to dispatching wins. `recover` runs again with every renewal, so the jobs of
+ *   an instance that died are re-attached (their agent jobs polled again, not restarted) by
+ *   another within `jobLeaseMs` (30 s) plus one renewal interval (10 s).
  */
 import { PointManifest } from '../../agent/repository/manifest.ts';
 import { resolveVmForAgent, type AgentVm } from '../cloudstack/resolve.ts';
@@ -49,6 +54,13 @@ export interface RunnerDeps {
   /** a job whose agent stays unreachable this long is failed (default 30 min) */
   unreachableTimeoutMs?: number;
   log?: (msg: string) => void;
+  /**
+   * this control-plane instance (several may share one PostgreSQL): a job is watched by the
+   * instance holding its lease `job:<id>` (db LeaseStore), renewed every `jobLeaseMs / 3`; a job
+   * whose holder died is re-attached by the next `recover()` after the lease expired (default 30 s)
+   */
+  instanceId?: string;
+  jobLeaseMs?: number;
 }
 
 export interface EnqueueRequest {
@@ -76,15 +88,36 @@ export class JobRunner {
   private readonly stopped = new AbortController();
   private pumping?: Promise<void>;
   private pumpAgain = false;
+  /** enqueue calls per VM, one after the other (the one-queued-backup check and the insert together) */
+  private readonly enqueueing = new Map<string, Promise<unknown>>();
+  private readonly holder: string;
+  private readonly leaseMs: number;
+  /** jobs this instance is handing to an agent right now (its lease is its own, not a dead holder's) */
+  private readonly dispatching = new Set<string>();
+  private keepalive?: ReturnType<typeof setInterval>;
 
   constructor(private readonly deps: RunnerDeps) {
+    this.holder = deps.instanceId ?? `runner-${crypto.randomUUID()}`;
+    this.leaseMs = deps.jobLeaseMs ?? 30_000;
     this.clock = deps.clock ?? (() => new Date());
     this.perHostLimit = Math.max(1, deps.perHostLimit ?? 2);
   }
 
   // ---- requests ----
 
+  /** At most one queued backup per VM: asking again (a user, the scheduler) returns the queued one. */
   async enqueue(req: EnqueueRequest): Promise<BackupJob> {
+    const before = this.enqueueing.get(req.vmId) ?? Promise.resolve();
+    const mine = before.catch(() => {}).then(() => this.enqueueOnce(req));
+    const tail = mine.catch(() => {});
+    this.enqueueing.set(req.vmId, tail);
+    void tail.then(() => { if (this.enqueueing.get(req.vmId) === tail) this.enqueueing.delete(req.vmId); });
+    return mine;
+  }
+
+  private async enqueueOnce(req: EnqueueRequest): Promise<BackupJob> {
+    const [queued] = await this.deps.store.jobs.list({ vmId: req.vmId, status: ['queued'], limit: 1 });
+    if (queued) return queued;
     const requested = req.requested ?? 'auto';
     const plan = await planBackup(this.deps.store, req.vmId, requested, req.policyId);
     const now = this.clock();
@@ -146,14 +179,24 @@ export class JobRunner {
 
   // ---- life cycle ----
 
-  /** Picks up the jobs a previous process left unfinished, then pumps the queue. */
+  /**
+   * Picks up the jobs a previous process — or another instance that died — left unfinished and
+   * that nobody holds (their lease free or expired), re-attaching to their agent jobs; then pumps
+   * the queue. Called at start and then every `jobLeaseMs / 3` (take-over within about
+   * `jobLeaseMs` plus that interval).
+   */
   async recover(): Promise<{ resumed: number; failed: number; queued: number }> {
     const out = { resumed: 0, failed: 0, queued: 0 };
+    this.keepalive ??= setInterval(() => { void this.renew().catch((e: unknown) => this.log(`lease renewal: ${(e as Error).message}`)); }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.keepalive.unref?.();
     for (const job of await this.deps.store.jobs.unfinished()) {
       if (job.status === 'queued') { out.queued++; continue; }
+      if (this.watchers.has(job.id) || this.dispatching.has(job.id) || this.stopped.signal.aborted) continue;
+      if (!(await this.claim(job.id))) continue; // a live instance has it
       if (!job.agentJobId || !job.kvmHostId) {
         const failed = await this.fail(job.id, 'interrupted', 'the control plane stopped while handing the job to the agent: whether the agent started it is unknown');
         if (failed) out.failed++;
+        await this.deps.store.leases.release(`job:${job.id}`, this.holder);
         continue;
       }
       if (job.status === 'cancelling') {
@@ -166,11 +209,29 @@ export class JobRunner {
     return out;
   }
 
-  /** Stops dispatching and watching, writing nothing more; agent jobs keep running. */
+  /** Stops dispatching and watching, writing nothing more; agent jobs keep running (their leases given up: another instance may take them at once). */
   async stop(): Promise<void> {
     this.stopped.abort(new Error('[jobs] runner stopped'));
+    if (this.keepalive) clearInterval(this.keepalive);
+    const held = [...this.watchers.keys(), ...this.dispatching];
     for (const w of this.watchers.values()) w.abort(this.stopped.signal.reason);
     await Promise.allSettled([...this.inFlight, this.pumping]);
+    await Promise.allSettled(held.map((id) => this.deps.store.leases.release(`job:${id}`, this.holder)));
+  }
+
+  /** takes (or renews) the job's lease for this instance */
+  private claim(jobId: string): Promise<boolean> {
+    return this.deps.store.leases.acquire(`job:${jobId}`, this.holder, this.leaseMs, this.clock());
+  }
+
+  /** renews the leases of the jobs this instance has; a lost one (another instance took it) is let go; then looks for jobs to take over */
+  private async renew(): Promise<void> {
+    if (this.stopped.signal.aborted) return;
+    for (const [id, w] of [...this.watchers]) {
+      if (!(await this.claim(id))) { this.log(`job ${id}: another instance holds it now: no longer watched here`); w.abort(new Error('[jobs] lease lost')); }
+    }
+    for (const id of this.dispatching) await this.claim(id);
+    await this.recover();
   }
 
   /** Resolves when no dispatch, watch or pump is in flight (tests). */
@@ -198,7 +259,10 @@ export class JobRunner {
     const active = jobs.filter((j) => ACTIVE.includes(j.status)).map((j) => ({ vmId: j.platformVmId, hostId: j.kvmHostId }));
     for (const id of pickRunnable(queued, active, this.perHostLimit)) {
       const job = await this.set(id, { status: 'dispatching' }, ['queued']);
-      if (job) this.track(this.dispatch(job));
+      if (!job) continue; // another instance took it
+      this.dispatching.add(id);
+      await this.claim(id);
+      this.track(this.dispatch(job).finally(() => this.dispatching.delete(id)));
     }
   }
 
@@ -266,7 +330,11 @@ export class JobRunner {
     if (this.watchers.has(job.id) || this.stopped.signal.aborted) return;
     const ac = new AbortController();
     this.watchers.set(job.id, ac);
-    this.track(this.follow(job, ac.signal).finally(() => { this.watchers.delete(job.id); this.latest.delete(job.id); }));
+    this.track(this.follow(job, ac.signal).finally(async () => {
+      this.watchers.delete(job.id);
+      this.latest.delete(job.id);
+      if (!this.stopped.signal.aborted && !ac.signal.aborted) await this.deps.store.leases.release(`job:${job.id}`, this.holder).catch(() => undefined);
+    }));
   }
 
   private async follow(job: BackupJob, signal: AbortSignal): Promise<void> {

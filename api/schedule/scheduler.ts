@@ -3,8 +3,9 @@
  * The backup scheduler: at every tick, each enabled policy whose croner schedule has come due
  * (api/policy/schedule.ts) queues a backup of every VM it is the effective policy of
  * (api/policy/assign.ts: the most specific assignment wins), skipping VMs that already have an
- * unfinished job. The policy's last run is recorded before its jobs are queued, so a crash
- * never runs a schedule time twice. The runner does the rest (per-host limit, queue).
+ * unfinished job. The policy's last run is claimed (compare-and-set) before its jobs are queued,
+ * so neither a crash nor a second control-plane instance ticking at the same time runs a
+ * schedule time twice. The runner does the rest (per-host limit, queue).
  */
 import type { Store } from '../../db/store.ts';
 import type { JobRunner } from '../jobs/runner.ts';
@@ -34,7 +35,8 @@ export async function schedulerTick(deps: SchedulerDeps, now = (deps.clock ?? ((
   const vms = (await store.vms.all()).filter((v) => !v.removedAt);
   const busy = new Set((await store.jobs.unfinished()).map((j) => j.platformVmId));
   for (const policy of due) {
-    await store.policies.markRun(policy.id, now);
+    // several instances may tick at once: the one whose claim on this schedule time wins queues it
+    if (!(await store.policies.claimRun(policy.id, 'lastRunAt', policy.lastRunAt, now))) continue;
     const entry: TickReport['policies'][number] = { id: policy.id, name: policy.name, queued: [], skipped: [] };
     for (const vm of vms) {
       const a = effectiveAssignment({ id: vm.id, zoneId: vm.zoneId, domainId: vm.domainId, account: vm.account, tags: vm.tags }, assignments);

@@ -32,7 +32,8 @@ export async function verifyTick(deps: VerifyTickDeps, now: Date): Promise<{ pol
   const assignments = await store.policies.assignments();
   const vms = (await store.vms.all()).filter((v) => !v.removedAt);
   for (const policy of due) {
-    await store.policies.update(policy.id, { verifyLastRunAt: now });
+    // claimed once across instances (compare-and-set on the last verify run)
+    if (!(await store.policies.claimRun(policy.id, 'verifyLastRunAt', policy.verifyLastRunAt, now))) continue;
     const entry = { id: policy.id, jobs: [] as string[] };
     for (const vm of vms) {
       const a = effectiveAssignment({ id: vm.id, zoneId: vm.zoneId, domainId: vm.domainId, account: vm.account, tags: vm.tags }, assignments);
