@@ -46,3 +46,21 @@ it('says how to build the plug-in when there is no build', async () => {
   expect(r.status).toBe(503);
   expect(((await r.json()) as { error: { message: string } }).error.message).toContain('npm run build:plugin');
 });
+
+it('the control plane serves it at /plugin/, framable by the configured CloudStack UI origins only', async () => {
+  const { makeFixture } = await import('../testing/fixture.ts');
+  const before = process.env.SENDENSE_PLUGIN_DIR;
+  process.env.SENDENSE_PLUGIN_DIR = path.join(dir, 'dist');
+  const f = await makeFixture({ options: { uiOrigins: ['https://cloud.example.com'] } });
+  try {
+    const r = await f.cp.app.request('http://sendense.test/plugin/');
+    expect(r.status).toBe(200);
+    expect(await r.text()).toContain('<sd-app>');
+    expect(r.headers.get('content-security-policy')).toContain("frame-ancestors 'self' https://cloud.example.com");
+    expect(r.headers.get('x-frame-options')).toBeNull();
+  } finally {
+    await f.close();
+    if (before === undefined) delete process.env.SENDENSE_PLUGIN_DIR;
+    else process.env.SENDENSE_PLUGIN_DIR = before;
+  }
+});
