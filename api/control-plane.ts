@@ -174,6 +174,8 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     },
     async stop() {
       for (const t of timers.splice(0)) t.stop();
+      // a stopped instance gives its rounds up at once (a killed one loses them when the leases expire)
+      await Promise.allSettled(['discovery', 'scheduler', 'maintenance'].map((n) => store.leases.release(`round:${n}`, instanceId)));
       await runner.stop();
       await restores.stop();
       await maintenance.stop();
