@@ -9,10 +9,12 @@
  * - the control plane (`sendense serve`) on SQLite under ./.sendense/, discovering the VMs from
  *   the simulator;
  * then runs a full and an incremental backup of both VMs through the control plane's API, prints
- * the URL and how to sign in, and serves until Ctrl-C (`--no-serve`: stop after the backups). It
+ * the plug-in's URL (/plugin/, built first if it is not) and the sign-ins it offers — users of
+ * several accounts and domains, one with two-factor sign-in (api/cloudstack-sim/demo-world.ts) —, and serves until Ctrl-C (`--no-serve`: stop after the backups). It
  * cleans up everything it started — also on SIGTERM, and also when the signal comes mid-setup.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ensurePackages } from '../../test/lab/packages.ts';
@@ -24,7 +26,8 @@ import { cleanupRun, cleanupStale } from '../../test/lab/cleanup.ts';
 import { daemonDir, spawnDaemon } from '../../test/lab/agent-daemon.ts';
 import { createSimulator } from '../cloudstack-sim/app.ts';
 import { serveSimulator } from '../cloudstack-sim/serve.ts';
-import { demoSignIns, demoWorld, DEMO_TOTP_KEY } from '../cloudstack-sim/demo-world.ts';
+import { demoSignIns, demoWorld, DEMO_TOTP_KEY, setPluginTheme } from '../cloudstack-sim/demo-world.ts';
+import { defaultPluginDir } from '../http/plugin-static.ts';
 import { totpCode } from '../cloudstack-sim/totp.ts';
 import { createVirshHypervisor } from '../cloudstack-sim/virsh-hypervisor.ts';
 import { parseConfig } from '../config.ts';
@@ -116,8 +119,7 @@ async function demoWork(cleanups: (() => Promise<unknown>)[], signal: AbortSigna
     // ---- CloudStack (simulated) that knows those VMs as its own
     // accounts in several domains (api/cloudstack-sim/demo-world.ts): web-1 is alice's, db-1 bob's
     const spec = (vm: LabVm) => ({ libvirtDomain: vm.name, domainXmlPath: path.join(vm.dir, 'domain.xml'), disks: vm.disks.map((d) => ({ file: d.path, size: d.size, format: d.format })) });
-    const pluginUrl = `http://127.0.0.1:${port}/plugin/`;
-    const world = demoWorld([spec(vms[0]), spec(vms[1])], { pluginPath: pluginUrl });
+    const world = demoWorld([spec(vms[0]), spec(vms[1])]);
     const { state } = world;
     const csVms = world.vms;
     const sim = createSimulator({ state, hypervisor: createVirshHypervisor() });
@@ -166,6 +168,13 @@ async function demoWork(cleanups: (() => Promise<unknown>)[], signal: AbortSigna
     }
     for (const [i, v] of csVms.entries()) say(`${['web-1', 'db-1'][i]}: ${await server.cp.store.points.countForVm(v.vmId)} restore points recorded`);
     writeFileSync(path.join(dataDir, 'demo.txt'), `${server.url}\n`);
+    setPluginTheme(state, `${server.url}/plugin/`);
+    if (!existsSync(path.join(defaultPluginDir(), 'index.html'))) {
+      say('building the plug-in (npm run build:plugin) …');
+      const root = path.resolve(import.meta.dirname, '../..');
+      const r = spawnSync(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'plugin-ui/vite.config.ts'], { cwd: root, encoding: 'utf8' });
+      if (r.status !== 0) say(`the plug-in did not build (${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}): /plugin/ says how to build it`);
+    }
     say(`plug-in: ${server.url}/plugin/ — sign in with a CloudStack user (password 'password'):`);
     for (const u of demoSignIns()) say(`  ${u.username.padEnd(7)} domain ${u.domain.padEnd(11)} ${u.role}: sees ${u.sees}`);
     say(`  carol's authenticator: ${demoSignIns().find((u) => u.username === 'carol')!.note} (code now: ${totpCode(DEMO_TOTP_KEY, Date.now())})`);
