@@ -112,5 +112,6 @@ describe('sendense db copy', () => {
     await expect(copyDatabase(src, pgUrl)).rejects.toThrow(/is not empty \(1 row\(s\) in repositories\): copy into a new, empty database/);
     expect((await tables(pgUrl)).repositories).toHaveLength(1);
     await expect(copyDatabase(src, 'mysql://x/y')).rejects.toThrow(/postgres:\/\/ URL or a SQLite file path/);
+    await expect(copyDatabase(path.join(dir, 'missing.db'), pgUrl)).rejects.toThrow(/missing\.db does not exist: --from names the SQLite file/);
   });
 });

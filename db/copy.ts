@@ -9,6 +9,7 @@
  * brought to the current schema, as `sendense serve` would; a PostgreSQL one must be current). Stop the control plane
  * while copying: writes made during the copy are not carried over.
  */
+import { existsSync } from 'node:fs';
 import { asc, count, getTableColumns, getTableName, sql } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
@@ -87,6 +88,7 @@ export interface CopyReport {
 
 export async function copyDatabase(from: string, to: string, opts: { onTable?: (table: string, rows: number) => void } = {}): Promise<CopyReport> {
   const t0 = Date.now();
+  if (!/^[a-z]+:\/\//i.test(from) && !existsSync(from)) throw new StoreError('invalid', `${from} does not exist: --from names the SQLite file (or postgres:// URL) to copy from`);
   const src = await openEndpoint(from, { migrate: false });
   let dst: Endpoint | undefined;
   try {
