@@ -18,7 +18,7 @@
  */
 import { AgentGatewayError, type AgentJobStatus } from '../agents/port.ts';
 import { sleep } from '../lib/sleep.ts';
-import type { MaintenanceJob, MaintenanceKind, MaintenanceTrigger } from '../../db/schema.ts';
+import type { MaintenanceJob, MaintenanceKind, MaintenanceTrigger, RestorePoint } from '../../db/schema.ts';
 import type { Store } from '../../db/store.ts';
 import type { MetricsRegistry } from '../metrics/registry.ts';
 import { verifyResults } from '../verification/outcome.ts';
@@ -43,6 +43,8 @@ export interface MaintenanceRequest {
 
 export class MaintenanceRunner {
   private readonly running = new Map<string, Promise<MaintenanceJob>>();
+  /** verify calls per VM, one after the other (the one-queued-verification check and the insert together) */
+  private readonly verifying = new Map<string, Promise<unknown>>();
   private readonly ctl = new AbortController();
   private readonly clock: () => Date;
 
@@ -81,10 +83,25 @@ export class MaintenanceRunner {
     return jobs;
   }
 
+  /** At most one queued verification per VM: asking again returns the queued one (whichever point it checks). */
   async verify(restorePointId: string, req: MaintenanceRequest & { restoreTest?: boolean }): Promise<MaintenanceJob> {
     const { store } = this.deps;
     const point = await store.points.get(restorePointId);
     if (!point || point.deletedAt) throw new MaintenanceError('notfound', `no restore point ${restorePointId}`);
+    const vmId = point.platformVmId;
+    const before = this.verifying.get(vmId) ?? Promise.resolve();
+    const mine = before.catch(() => {}).then(() => this.verifyOnce(point, req));
+    const tail = mine.catch(() => {});
+    this.verifying.set(vmId, tail);
+    void tail.then(() => { if (this.verifying.get(vmId) === tail) this.verifying.delete(vmId); });
+    return mine;
+  }
+
+  private async verifyOnce(point: RestorePoint, req: MaintenanceRequest & { restoreTest?: boolean }): Promise<MaintenanceJob> {
+    const { store } = this.deps;
+    const restorePointId = point.id;
+    const [queued] = await store.maintenance.list({ vmId: point.platformVmId, kind: 'verify', status: ['queued'], limit: 1 });
+    if (queued) return queued;
     const restoreTest = req.restoreTest ?? false;
     const job = await this.create('verify', req, point.repositoryId, {
       platformVmId: point.platformVmId, restorePointId, request: { pointId: point.pointId, restoreTest },
