@@ -62,7 +62,8 @@ describe('REST API', () => {
 
   it('the OpenAPI document lists exactly the routes the app has', () => {
     const toDoc = (p: string) => p.replace(/:(\w+)/g, '{$1}');
-    const inApp = new Set(f.cp.app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method.toLowerCase()} ${toDoc(r.path)}`));
+    // the plug-in's static files (/plugin, /plugin/*) are not API routes: the document leaves them out
+    const inApp = new Set(f.cp.app.routes.filter((r) => r.method !== 'ALL' && !/^\/plugin(\/|$)/.test(r.path)).map((r) => `${r.method.toLowerCase()} ${toDoc(r.path)}`));
     const inDoc = new Set(ROUTES.map((r) => `${r.method} ${r.path}`));
     expect([...inApp].sort()).toEqual([...inDoc].sort());
   });
