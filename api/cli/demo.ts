@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ensurePackages } from '../../test/lab/packages.ts';
+import { ensurePackages, HOST_PACKAGES } from '../../test/lab/packages.ts';
 import { startLibvirt, stopLibvirt } from '../../test/lab/daemons.ts';
 import { createLabVm, type LabVm } from '../../test/lab/vm.ts';
 import { startRepoHost, REPO_USER } from '../../test/lab/sshd.ts';
@@ -63,7 +63,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const stopped = new Promise<never>((_, reject) => stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true }));
   stopped.catch(() => {});
-  ensurePackages();
+  ensurePackages(HOST_PACKAGES);
   const daemons = await startLibvirt();
   const cleanups: (() => Promise<unknown>)[] = [];
   const progress = { serving: false };

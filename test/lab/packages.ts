@@ -5,9 +5,15 @@
 import { spawnSync } from 'node:child_process';
 import { log } from './log.ts';
 
-export const LAB_PACKAGES = [
+/** what `sendense demo` needs: a KVM host (QEMU, libvirt, NBD tools) and an SSH repository host */
+export const HOST_PACKAGES = [
   'qemu-system-x86', 'qemu-utils', 'libvirt-daemon-system', 'libvirt-clients', 'libnbd-bin',
   'nbdkit', 'openssh-server', 'openssh-client', 'iproute2', 'python3-cs',
+] as const;
+
+/** what the tests need besides */
+export const LAB_PACKAGES = [
+  ...HOST_PACKAGES,
   // the plug-in's browser tests (Debian's chromium, driven by playwright-core) and fonts to render text
   'chromium', 'fonts-dejavu-core',
   // the Store on PostgreSQL (an unprivileged cluster the lab starts) and the same-origin proxy tests
