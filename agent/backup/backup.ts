@@ -13,6 +13,7 @@
  * VM is resumed, partial files are removed and the checkpoint the run created is deleted, so no
  * half-written point is recorded and the parent stays usable.
  */
+import { setMaxListeners } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { BASE_ALLOCATION, type BlockSource } from '../blocksource/port.ts';
 import type { DomainDisk, Hypervisor } from '../hypervisor/port.ts';
@@ -103,7 +104,10 @@ export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<B
   const lease = await acquireLease(deps.target, vm, { owner: `backup-${job}`, host: deps.host ?? 'unknown', work: 'backup', signal: req.signal });
   lease.keepRenewing();
   try {
-    return await backupUnderLease(deps, { ...req, signal: req.signal ? AbortSignal.any([req.signal, lease.lost]) : lease.lost }, job);
+    const signal = req.signal ? AbortSignal.any([req.signal, lease.lost]) : lease.lost;
+    // every disk's reads, writes and virsh calls listen on it at once, as they did on the caller's
+    setMaxListeners(0, signal);
+    return await backupUnderLease(deps, { ...req, signal }, job);
   } finally {
     await lease.release().catch((e: unknown) => deps.log?.(`releasing the lease of VM ${vm}: ${(e as Error).message}`));
   }

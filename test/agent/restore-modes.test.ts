@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLabVm, type LabVm } from '../lab/vm.ts';
 import { startRepoHost, type RepoHost } from '../lab/sshd.ts';
@@ -241,7 +241,8 @@ describe('a corrupted byte in the repository', () => {
     // which the incremental does not overwrite)
     const good = path.join(host.root, 'repo');
     const bad = path.join(host.root, 'bad');
-    cpSync(good, bad, { recursive: true });
+    // copied by the repository host's own user: its files are 0600, a copy made by root would be root's
+    await host.ssh(`cp -a '${good}' '${bad}'`);
     const vmDir = readdirSync(bad).includes('vms') ? path.join(bad, 'vms', src.uuid) : path.join(bad, src.uuid);
     const full = readdirSync(path.join(vmDir, 'disk-0')).find((n) => n.startsWith('full-') && n.endsWith('.qcow2'))!;
     const image = path.join(vmDir, 'disk-0', full);

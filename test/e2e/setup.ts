@@ -128,7 +128,7 @@ export async function startE2e(o: E2eOptions): Promise<E2e> {
     const config = parseConfig(JSON.stringify({
       listen: { host: '127.0.0.1', port: 0 },
       database: { path: path.join(dataDir, 'sendense.db') },
-      cloudstack: { endpoint: served.endpoint, apiKey: sim.adminKeys.apiKey, secretKey: sim.adminKeys.secretKey },
+      cloudstack: { endpoint: served.endpoint, apiKey: sim.adminKeys.apiKey, secretKey: sim.adminKeys.secretKey, insecure: true },
       auth: { tokenSecret: randomBytes(32).toString('hex') },
       repositories: [{ name: 'e2e', url: repoUrl, default: true }],
       agents: { user: REPO_USER, socketPath: agent.socketPath, heartbeatSeconds: 10, perHostConcurrency: per },
