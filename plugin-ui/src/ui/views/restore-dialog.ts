@@ -123,6 +123,9 @@ export class SdRestoreDialog extends ViewBase {
       a.href = URL.createObjectURL(blob);
       a.download = name;
       a.dataset.size = String(blob.size);
+      // only there to be clicked once: named, and out of the page's content for assistive tech
+      a.textContent = name;
+      a.hidden = true;
       this.renderRoot.appendChild(a);
       a.click();
       setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 60_000);
