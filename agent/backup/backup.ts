@@ -47,6 +47,8 @@ export interface BackupDeps {
   workDir: string;
   now?: () => Date;
   host?: string;
+  /** whether a process of this host lives (a lease held by a dead one is taken over at once) */
+  processAlive?: (pid: number) => boolean;
   version?: string;
   log?: (msg: string) => void;
 }
@@ -101,7 +103,9 @@ function jobId(): string {
 export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<BackupResult> {
   const vm = (req.vmId ?? (await deps.hypervisor.getDomain(req.domain, req.signal)).uuid).toLowerCase();
   const job = jobId();
-  const lease = await acquireLease(deps.target, vm, { owner: `backup-${job}`, host: deps.host ?? 'unknown', work: 'backup', signal: req.signal });
+  const { host, processAlive } = deps;
+  const holderGone = host && processAlive ? (r: { host: string; pid: number }) => r.host === host && !processAlive(r.pid) : undefined;
+  const lease = await acquireLease(deps.target, vm, { owner: `backup-${job}`, host: host ?? 'unknown', work: 'backup', signal: req.signal, holderGone });
   lease.keepRenewing();
   try {
     const signal = req.signal ? AbortSignal.any([req.signal, lease.lost]) : lease.lost;

@@ -6,6 +6,7 @@
  */
 import { runBackup, type BackupDeps } from '../backup/backup.ts';
 import { openNbdPool } from '../nbd/pool.ts';
+import { isAlive } from '../system/proc.ts';
 import type { HostContext, RepoAccess } from './context.ts';
 import type { EngineRun } from './port.ts';
 import type { BackupBody, BackupOutcome } from './requests.ts';
@@ -27,6 +28,7 @@ export async function openBackupDeps(ctx: HostContext, req: RepoAccess, signal?:
     diskSize: (domain, disk, s) => hypervisor.diskSize(domain, disk.target, s),
     workDir: ctx.workDir(),
     host: ctx.host,
+    processAlive: isAlive,
     version: ctx.version,
     log,
     close: () => ctx.release(target),

@@ -53,6 +53,12 @@ export interface LeaseRequest {
   ttlMs?: number;
   now?: () => number;
   signal?: AbortSignal;
+  /**
+   * True when the holder is known to be gone before its lease runs out: a process of this very
+   * host (same host name) that no longer lives. Its lease is then taken over at once instead of
+   * after the time-to-live. Without it, only expiry frees a lease.
+   */
+  holderGone?: (holder: LeaseRecord) => boolean;
 }
 
 export const leasePath = (vm: string) => `${vmDir(vm)}/${LEASE_NAME}`;
@@ -158,7 +164,7 @@ export async function acquireLease(target: BackupTarget, vm: string, req: LeaseR
       // empty or cut short: being written right now, or its writer died mid-create (then it is old)
       const st = await target.stat(path, req.signal);
       if (st && now() - st.mtimeMs < ttl) throw new LeaseError('busy', `[repository] VM ${vm} is busy: another job is taking its lease right now; try again`);
-    } else if (Date.parse(cur.record.expires_at) >= now()) {
+    } else if (Date.parse(cur.record.expires_at) >= now() && !req.holderGone?.(cur.record)) {
       throw new LeaseError('busy', `[repository] VM ${vm} is busy: ${describe(cur.record)}; try again when it has finished`, cur.record);
     }
     // take it over: move the expired record aside (atomic: one taker wins), check it is the one we judged
