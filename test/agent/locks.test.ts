@@ -107,7 +107,10 @@ describe('repository lease', () => {
     expect(done.length).toBeGreaterThan(0);
     expect(done.every((l) => !l.lost)).toBe(true);
     for (const l of all.filter((x) => !x.ok)) expect(l.busy, l.error).toBe(true);
-    expect(new Set(done.map((l) => l.host)).size).toBeGreaterThan(1);
+    // the lease promises exclusion, not fairness: one host may win every round under load (seen in a
+    // full run); what must hold is that the hosts really met — another host won, or one was refused
+    const met = new Set(done.map((l) => l.host)).size > 1 || all.some((l) => !l.ok && l.busy);
+    expect(met, 'the three hosts never contended for the lease').toBe(true);
     noOverlap(done);
   }, 240_000);
 
