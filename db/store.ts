@@ -323,3 +323,14 @@ export interface Store {
   /** SQLite closes at once; PostgreSQL resolves once the pool has ended */
   close(): void | Promise<void>;
 }
+
+/** Where a new restore point goes in the catalogue: its VM, repository, chain and parent (both adapters). */
+export interface PointPlace {
+  platformVmId: string;
+  sourcePlatform: SourcePlatform;
+  repositoryId: string;
+  chainId: string;
+  parentId: string | null;
+  jobId: string | null;
+  volumeIds?: Record<number, string>;
+}

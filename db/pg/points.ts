@@ -14,21 +14,13 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, inArray, isNull, sql, sum } from 'drizzle-orm';
 import type { PointManifest } from '../../agent/repository/manifest.ts';
 import type { JobStatus, RestorePoint, SourcePlatform } from '../schema.ts';
+import type { PointPlace } from '../store.ts';
 import { StoreError, type PointStore } from '../store.ts';
 import { backupJobs, chains, restorePointDisks, restorePoints } from './schema.ts';
 import { guard, lockVm, page, type PgDb, type PgTx } from './db.ts';
 
 const LIVE: JobStatus[] = ['running', 'cancelling'];
 
-export interface PointPlace {
-  platformVmId: string;
-  sourcePlatform: SourcePlatform;
-  repositoryId: string;
-  chainId: string;
-  parentId: string | null;
-  jobId: string | null;
-  volumeIds?: Record<number, string>;
-}
 
 /** Inserts the point and its disks (a backup's `record` and an import); returns the point's database id. */
 export async function insertPoint(tx: PgTx, m: PointManifest, at: PointPlace): Promise<string> {

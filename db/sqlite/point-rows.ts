@@ -6,20 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { PointManifest } from '../../agent/repository/manifest.ts';
 import { restorePointDisks, restorePoints, type SourcePlatform } from '../schema.ts';
+import type { PointPlace } from '../store.ts';
 import type { Db } from './db.ts';
 import { guard } from './db.ts';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
-export interface PointPlace {
-  platformVmId: string;
-  sourcePlatform: SourcePlatform;
-  repositoryId: string;
-  chainId: string;
-  parentId: string | null;
-  jobId: string | null;
-  volumeIds?: Record<number, string>;
-}
 
 /** Inserts the point and its disks; returns the point's database id. */
 export function insertPoint(tx: Tx, m: PointManifest, at: PointPlace): string {
