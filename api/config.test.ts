@@ -12,7 +12,7 @@ describe('config', () => {
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8480, insecureHttp: false, maxConnections: 1024 });
     expect(c.database.path).toBe('/var/lib/sendense/sendense.db');
     expect(c.auth).toMatchObject({ tokenTtlSeconds: 3600, loginRateLimit: { maxAttempts: 5, windowSeconds: 300 }, trustProxy: false });
-    expect(c.agents).toMatchObject({ perHostConcurrency: 2, simulate: false, socketPath: '/run/sendense-agent/agent.sock' });
+    expect(c.agents).toMatchObject({ perHostConcurrency: 2, simulate: false, socketPath: '/run/sendense/agent.sock' });
     expect(c.repositories[0].default).toBe(false);
   });
 

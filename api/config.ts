@@ -18,7 +18,7 @@
  *   "repositories": [ { "name": "repo1", "url": "ssh://sendense-repo@10.0.0.5/srv/sendense",
  *                       "capacityBytes": 10995116277760, "default": true } ],
  *   "agents":       { "user": "sendense", "port": 22, "identityFile": "/etc/sendense/id_ed25519",
- *                     "knownHostsFile": "/etc/sendense/known_hosts", "socketPath": "/run/sendense-agent/agent.sock",
+ *                     "knownHostsFile": "/etc/sendense/known_hosts", "socketPath": "/run/sendense/agent.sock",
  *                     "repoIdentityFile": "/var/lib/sendense-agent/.ssh/id_ed25519 (on the KVM hosts)", "repoKnownHostsFile": "…",
  *                     "perHostConcurrency": 2, "heartbeatSeconds": 30, "simulate": false },
  *   "discovery":    { "intervalSeconds": 300 },
@@ -39,6 +39,7 @@
  * address that is not loopback needs `listen.tls` or `listen.insecureHttp` (api/listen.ts).
  */
 import { z } from 'zod';
+import { AGENT_SOCKET } from '../agent/daemon/socket-path.ts';
 
 const seconds = (def: number, max = 86_400 * 30) => z.number().int().min(1).max(max).default(def);
 
@@ -107,14 +108,14 @@ export const ConfigSchema = z.object({
     port: z.number().int().min(1).max(65_535).default(22),
     identityFile: z.string().min(1).optional(),
     knownHostsFile: z.string().min(1).optional(),
-    socketPath: z.string().min(1).default('/run/sendense-agent/agent.sock'),
+    socketPath: z.string().min(1).default(AGENT_SOCKET),
     /** the repository's SSH key and known_hosts file on the KVM hosts (default: the agent user's ~/.ssh) */
     repoIdentityFile: z.string().min(1).optional(),
     repoKnownHostsFile: z.string().min(1).optional(),
     perHostConcurrency: z.number().int().min(1).max(64).default(2),
     heartbeatSeconds: seconds(30, 3600),
     simulate: z.boolean().default(false),
-  }).strict().default({ user: 'sendense', port: 22, socketPath: '/run/sendense-agent/agent.sock', perHostConcurrency: 2, heartbeatSeconds: 30, simulate: false }),
+  }).strict().default({ user: 'sendense', port: 22, socketPath: AGENT_SOCKET, perHostConcurrency: 2, heartbeatSeconds: 30, simulate: false }),
   discovery: z.object({ intervalSeconds: seconds(300) }).strict().default({ intervalSeconds: 300 }),
   scheduler: z.object({ tickSeconds: seconds(30, 3600) }).strict().default({ tickSeconds: 30 }),
   plugin: z.object({

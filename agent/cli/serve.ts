@@ -7,7 +7,7 @@
  * runs, and qemu-nbd exports a killed agent left are stopped. SIGTERM/SIGINT abort the
  * running jobs (their watchdogs end libvirt jobs, the VMs are never left paused) and then exit.
  *
- *   --socket PATH        SENDENSE_AGENT_SOCKET, default /run/sendense-agent/agent.sock (mode 0600)
+ *   --socket PATH        SENDENSE_AGENT_SOCKET, default /run/sendense/agent.sock (mode 0600)
  *   --journal DIR        SENDENSE_AGENT_JOURNAL, default /var/lib/sendense-agent/journal
  *   --work-dir DIR       SENDENSE_AGENT_WORKDIR, default /var/lib/sendense-agent/jobs
  *   --concurrency N      SENDENSE_AGENT_CONCURRENCY, default 2 jobs at once
@@ -21,6 +21,7 @@ import { createAgentApp } from '../daemon/app.ts';
 import { capabilityProblems, probeCapabilities } from '../daemon/capabilities.ts';
 import { FileJournal } from '../daemon/file-journal.ts';
 import { serveOnSocket } from '../daemon/server.ts';
+import { AGENT_SOCKET } from '../daemon/socket-path.ts';
 import { daemonEngine, hostEngine } from '../engine/host.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { run } from '../system/run.ts';
@@ -29,7 +30,7 @@ import { parseAgentConfig } from './serve-config.ts';
 import { NodeLocalFiles } from '../restore/local-files.ts';
 import { removeScratchLeftovers } from '../restore/scratch.ts';
 
-export const DEFAULT_SOCKET = '/run/sendense-agent/agent.sock';
+export const DEFAULT_SOCKET = AGENT_SOCKET;
 export const DEFAULT_JOURNAL = '/var/lib/sendense-agent/journal';
 
 function log(msg: string): void {

@@ -16,11 +16,12 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
 import { fingerprint, hostKeyAlgorithms, keysFor, keyType, knownHostName, parseKnownHosts, verifyHostKey } from '../target/known-hosts.ts';
+import { AGENT_SOCKET } from '../daemon/socket-path.ts';
 import { agentClient, type AgentClient } from './client.ts';
 import { LinkError } from './errors.ts';
 import { streamFetch, type LinkFetch } from './stream-fetch.ts';
 
-export const DEFAULT_AGENT_SOCKET = '/run/sendense-agent/agent.sock';
+export const DEFAULT_AGENT_SOCKET = AGENT_SOCKET;
 
 export interface AgentLinkOptions {
   host: string;
@@ -31,7 +32,7 @@ export interface AgentLinkOptions {
   identityFile: string;
   /** OpenSSH known_hosts pinning the host's key */
   knownHostsFile: string;
-  /** the daemon's socket on the host (default /run/sendense-agent/agent.sock) */
+  /** the daemon's socket on the host (default /run/sendense/agent.sock) */
   socketPath?: string;
   /** handshake and authentication must finish within this (default 15000 ms) */
   readyTimeoutMs?: number;
