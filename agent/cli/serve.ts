@@ -79,7 +79,7 @@ async function serve(argv: string[]): Promise<number> {
   const hypervisor = engine.hypervisor;
   const agent = createAgentApp({
     engine: daemonEngine(engine), journal, hypervisor, version: AGENT_VERSION, hostname: os.hostname(),
-    probe: probeCapabilities, problems: capabilityProblems, concurrency, log,
+    probe: probeCapabilities, problems: capabilityProblems, concurrency, workDir: engine.workDir(), log,
   });
   // the socket first: it refuses to start while another daemon serves there (and would be
   // running jobs this one must not mark failed); requests wait for start() below

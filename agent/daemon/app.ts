@@ -4,12 +4,17 @@
  * journal that keeps them, the hypervisor (domains), a capabilities probe — as a Hono app plus the
  * job runner behind it. Nothing happens at import or construction: the journal is read on the
  * first request (or `start()`), and no socket is opened (server.ts serves it on a unix socket).
+ * With a `guard` (the real daemon always has one: serve.ts), every body naming a repository, a
+ * file or a volume passes the daemon's policy first (policy-guard.ts); a refusal is 403 'refused'.
  */
+import { statfs } from 'node:fs/promises';
 import type { Hypervisor } from '../hypervisor/port.ts';
 import type { AgentEngine, DiskExporter } from '../engine/port.ts';
 import type { JobJournal } from './journal.ts';
 import { agentRoutes } from './routes.ts';
 import { DaemonJobRunner } from './runner.ts';
+import type { DaemonGuard } from './policy-guard.ts';
+import { PolicyError } from './policy.ts';
 import { JobsError, type AgentService, type Capabilities, type Health } from './service.ts';
 
 export type { AgentAppType } from './routes.ts';
@@ -19,6 +24,8 @@ export interface AgentAppDeps {
   /** streams a point's disk (POST /v1/exports); default: the engine, when it has exportDisk */
   exporter?: DiskExporter;
   journal: JobJournal;
+  /** the daemon's policy on repositories, files and volumes; none: every request as given (tests) */
+  guard?: DaemonGuard;
   hypervisor: Pick<Hypervisor, 'getDomain' | 'listDomains' | 'disks'>;
   version: string;
   hostname: string;
@@ -28,6 +35,8 @@ export interface AgentAppDeps {
   problems?: (c: Capabilities) => string[];
   capabilitiesTtlMs?: number;
   concurrency?: number;
+  /** the work dir whose free space health reports (statfs at every health call) */
+  workDir?: string;
   retainFinished?: number;
   progressIntervalMs?: number;
   journalProgressMs?: number;
@@ -62,14 +71,30 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
     }
     return caps.value;
   };
+  const guard = deps.guard;
+  /** runs the policy check; a refusal becomes the 403 JobsError the routes answer */
+  const admit = async <T>(check: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await check();
+    } catch (e) {
+      if (e instanceof PolicyError) throw new JobsError('refused', e.message, undefined, { cause: e });
+      throw e;
+    }
+  };
+  const access = <T extends { repo: string; identity?: string; knownHosts?: string }>(b: T) => (guard ? admit(() => guard.access(b)) : Promise.resolve(b));
   const service: AgentService = {
     async health(): Promise<Health> {
       await runner.start();
       const c = await capabilities();
       const problems = deps.problems?.(c) ?? [];
+      const workDir = deps.workDir ? await statfs(deps.workDir).then(
+        (f) => ({ path: deps.workDir!, freeBytes: f.bavail * f.bsize, totalBytes: f.blocks * f.bsize }),
+        (e: Error) => { problems.push(`the work dir ${deps.workDir} cannot be read: ${e.message}`); return undefined; },
+      ) : undefined;
       return {
         ok: problems.length === 0, problems, version: deps.version, hostname: deps.hostname, startedAt: startedAt.toISOString(),
         uptimeSec: Math.round((now().getTime() - startedAt.getTime()) / 1000), capabilities: c, jobs: runner.stats,
+        ...(workDir ? { workDir } : {}),
       };
     },
     async domains({ disks }) {
@@ -77,11 +102,19 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
       if (!disks) return list;
       return Promise.all(list.map(async (d) => ({ ...d, disks: await deps.hypervisor.disks(d.uuid).catch(() => []) })));
     },
-    submitBackup: (b) => runner.submitBackup(b),
-    submitRestore: (b) => runner.submitRestore(b),
-    submitVerify: (b) => runner.submitVerify(b),
-    submitPrune: (b) => runner.submitPrune(b),
-    scan: (b, signal) => deps.engine.scan(b, signal),
+    async submitBackup(b) {
+      const s = await runner.submitBackup(await access(b));
+      if (guard && s.created && s.job.domainUuid) {
+        // the volumes of a domain this daemon backs up stay known after a (transient) VM stops
+        const files = (await deps.hypervisor.disks(s.job.domainUuid).catch(() => [])).filter((d) => d.kind === 'file' || d.kind === 'block').map((d) => d.source);
+        await guard.backedUp(s.job.vmId ?? s.job.domainUuid, s.job.domain ?? s.job.domainUuid, files).catch((e: Error) => deps.log?.(`recording the volumes of ${s.job.domain}: ${e.message}`));
+      }
+      return s;
+    },
+    submitRestore: async (b) => runner.submitRestore(guard ? await admit(() => guard.restore(b)) : b),
+    submitVerify: async (b) => runner.submitVerify(await access(b)),
+    submitPrune: async (b) => runner.submitPrune(await access(b)),
+    scan: async (b, signal) => deps.engine.scan(await access(b), signal),
     list: (f) => runner.list(f),
     get: (id) => runner.get(id),
     cancel: (id) => runner.cancel(id),
@@ -91,8 +124,9 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
       const exporter = deps.exporter ?? ('exportDisk' in deps.engine ? (deps.engine as AgentEngine & DiskExporter) : undefined);
       if (!exporter) throw new JobsError('unsupported', '[daemon] this agent cannot stream restore points (its engine has no export)');
       try {
-        return await exporter.exportDisk(body, signal);
+        return await exporter.exportDisk(await access(body), signal);
       } catch (e) {
+        if (e instanceof JobsError) throw e;
         const msg = e instanceof Error ? e.message : String(e);
         const code = (x: unknown) => (x as { code?: unknown } | undefined)?.code;
         const missing = code(e) === 'not-found' || code((e as { cause?: unknown }).cause) === 'not-found' || /has no restore point/.test(msg);

@@ -37,6 +37,8 @@ export interface Health {
   uptimeSec: number;
   capabilities: Capabilities;
   jobs: { running: number; queued: number; concurrency: number };
+  /** the work dir's file system (scratch files, exports): the control plane warns when it is nearly full */
+  workDir?: { path: string; freeBytes: number; totalBytes: number };
 }
 
 export type DomainView = DomainInfo & { disks?: DomainDisk[] };
@@ -51,7 +53,7 @@ export interface JobFilter {
   limit?: number;
 }
 
-export type JobsErrorCode = 'not-found' | 'domain-not-found' | 'busy' | 'request-conflict' | 'finished' | 'stopping' | 'hypervisor' | 'journal' | 'unsupported' | 'export-failed';
+export type JobsErrorCode = 'not-found' | 'domain-not-found' | 'busy' | 'request-conflict' | 'finished' | 'stopping' | 'hypervisor' | 'journal' | 'unsupported' | 'export-failed' | 'refused';
 
 export class JobsError extends Error {
   override name = 'JobsError';

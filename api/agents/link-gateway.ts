@@ -248,7 +248,7 @@ export function createLinkGateway(o: LinkGatewayOptions): AgentGateway & { close
       return call(hostId, 'health', opts, async (l) => {
         const res = await l.client.v1.health.$get({}, { init: { signal: opts?.signal } });
         const h = await agentJson(res) as Health;
-        return { hostname: h.hostname, version: h.version, capabilities: { ...h.capabilities, ok: h.ok, problems: h.problems, jobs: h.jobs }, sshKeyFingerprint: l.hostKeyFingerprint };
+        return { hostname: h.hostname, version: h.version, capabilities: { ...h.capabilities, ok: h.ok, problems: h.problems, jobs: h.jobs, ...(h.workDir ? { workDir: h.workDir } : {}) }, sshKeyFingerprint: l.hostKeyFingerprint };
       });
     },
     async close() {
