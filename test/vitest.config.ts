@@ -56,6 +56,7 @@ const UNIT = [
   'api/config.test.ts',
   'api/discovery/discover.test.ts',
   'api/jobs/logic.test.ts',
+  'api/jobs/placement.test.ts',
   'api/policy/assign.test.ts',
   'api/policy/decide.test.ts',
   'api/policy/retention.test.ts',

@@ -5,7 +5,7 @@
  * - `enqueue` plans the backup (policy, chain, full or incremental), records a queued job and
  *   pumps the queue. `pump` dispatches what may start (api/jobs/queue.ts: per-host limit, one
  *   job per VM), each job: queued → dispatching (CloudStack says where the VM is now and what its
- *   libvirt domain is: resolveVmForAgent) → the agent accepts it → running with its agent job id.
+ *   libvirt domain is, and which agent runs it: placeBackup in place.ts) → the agent accepts it → running with its agent job id.
  * - A running job is watched through the agent's event stream (progress saved at most every
  *   `progressWriteMs`, every change pushed to `subscribe`rs); when the stream drops, the runner
  *   polls the job's status and subscribes again.
@@ -25,7 +25,7 @@
  *   another within `jobLeaseMs` (30 s) plus one renewal interval (10 s).
  */
 import { PointManifest } from '../../agent/repository/manifest.ts';
-import { resolveVmForAgent, type AgentVm } from '../cloudstack/resolve.ts';
+import type { AgentVm } from '../cloudstack/resolve.ts';
 import type { CloudStackApi } from '../cloudstack/port.ts';
 import type { BackupJob, JobStatus } from '../../db/schema.ts';
 import { StoreError, type JobPatch, type Store } from '../../db/store.ts';
@@ -36,6 +36,7 @@ import type { RequestedMode } from '../policy/decide.ts';
 import { JobError } from './errors.ts';
 import { linkPoint, PointLinkError } from './link-point.ts';
 import { planBackup } from './plan.ts';
+import { placeBackup, PlacementError } from './place.ts';
 import { pickRunnable } from './queue.ts';
 import { allowedFrom, isTerminal } from './state.ts';
 
@@ -275,9 +276,10 @@ export class JobRunner {
     const signal = this.stopped.signal;
     let vm: AgentVm;
     try {
-      vm = await resolveVmForAgent(this.deps.cs, job.platformVmId, { signal });
+      vm = await placeBackup(this.deps, job.platformVmId, { signal });
     } catch (e) {
       if (signal.aborted) return;
+      if (e instanceof PlacementError) { await this.fail(job.id, e.code, e.message); return; }
       await this.fail(job.id, 'resolve_failed', `cannot locate VM ${job.platformVmId} in CloudStack: ${(e as Error).message}`);
       return;
     }
