@@ -191,6 +191,8 @@ export const policies = sqliteTable('policies', {
   verifyRestoreTest: integer('verify_restore_test', { mode: 'boolean' }).notNull().default(false),
   /** the last verify schedule tick that ran */
   verifyLastRunAt: ts('verify_last_run_at'),
+  /** the policy applies to VMs of this source platform only (null: every platform) */
+  platform: text('platform', { enum: SOURCE_PLATFORMS }),
   createdAt: created(),
   updatedAt: updated(),
 });
@@ -274,6 +276,8 @@ export const restorePoints = sqliteTable('restore_points', {
   virtualSizeBytes: integer('virtual_size_bytes').notNull(),
   bytesWritten: integer('bytes_written').notNull(),
   manifest: text('manifest', { mode: 'json' }).$type<PointManifest>().notNull(),
+  /** what the source platform says about the VM at this point (metadata.json platform_metadata, e.g. `{vmware: {...}}`) */
+  platformMetadata: text('platform_metadata', { mode: 'json' }).$type<Record<string, unknown>>(),
   verificationStatus: text('verification_status', { enum: VERIFICATION_STATUSES }).notNull().default('unverified'),
   verifiedAt: ts('verified_at'),
   /** what the last verification found wrong (empty when it passed) */

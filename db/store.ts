@@ -229,6 +229,14 @@ export interface ScannedVm {
   sourcePlatform: SourcePlatform;
   points: PointManifest[];
   bytesUsed: number;
+  /** the repository's metadata.json platform_metadata (e.g. `{vmware: {...}}`), recorded on each point imported */
+  platformMetadata?: Record<string, unknown> | null;
+  /**
+   * the VM's new points come from imports (a VMware VM): its points the database lacks are
+   * appended even when some are recorded — a full starts a new chain, an incremental must
+   * follow the newest recorded point (else it is skipped and said why)
+   */
+  extend?: boolean;
 }
 
 export interface ImportApplied {
@@ -248,7 +256,8 @@ export interface ImportApplied {
  *   succeeds when every point passed, and fails ('verification_failed') otherwise.
  * - finishImport: points the database does not know, of VMs it has no point of in the
  *   repository, recorded from their manifests (chains rebuilt from the parents; the newest chain
- *   open); VMs partly known are skipped and said why. `usedBytes` of a whole-repository scan
+ *   open); VMs partly known are skipped and said why, unless the scan says `extend` (a VMware
+ *   VM's re-import): then its new points are appended after the newest recorded one. `usedBytes` of a whole-repository scan
  *   becomes the repository's used bytes.
  */
 export interface MaintenanceStore {
@@ -333,4 +342,6 @@ export interface PointPlace {
   parentId: string | null;
   jobId: string | null;
   volumeIds?: Record<number, string>;
+  /** restore_points.platform_metadata */
+  platformMetadata?: Record<string, unknown> | null;
 }

@@ -7,7 +7,7 @@
  * row and the VM (db.ts `lockVm`) so a backup recording for the same VM waits.
  */
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, inArray, isNull, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, ne, type SQL } from 'drizzle-orm';
 import type { MaintenanceStatus, RestorePoint } from '../schema.ts';
 import { StoreError, type ImportApplied, type MaintenanceFilter, type MaintenanceStore, type PruneApplied, type ScannedVm } from '../store.ts';
 import { chains, maintenanceJobs, repositories, restorePointDisks, restorePoints } from './schema.ts';
@@ -101,16 +101,25 @@ async function applyImport(tx: PgTx, repositoryId: string, vms: ScannedVm[]): Pr
     await lockVm(tx, vm.vmId, repositoryId);
     const known = (await tx.select({ n: count() }).from(restorePoints)
       .where(and(eq(restorePoints.platformVmId, vm.vmId), eq(restorePoints.repositoryId, repositoryId), isNull(restorePoints.deletedAt))))[0]?.n ?? 0;
-    if (known > 0) {
-      const recorded = new Set((await tx.select({ p: restorePoints.pointId }).from(restorePoints)
-        .where(and(eq(restorePoints.platformVmId, vm.vmId), eq(restorePoints.repositoryId, repositoryId)))).map((r) => r.p));
-      const extra = vm.points.filter((p) => !recorded.has(p.id)).length;
-      if (extra) out.skipped.push({ vmId: vm.vmId, reason: `${known} of its points are recorded already; ${extra} unknown point(s) left alone` });
-      continue;
-    }
-    if (vm.points.length === 0) { out.skipped.push({ vmId: vm.vmId, reason: 'no point in the repository' }); continue; }
-    const sorted = [...vm.points].sort((a, b) => a.id.localeCompare(b.id));
+    // recorded live points: a VM whose new points come from imports (extend) continues after the newest
     const placed = new Map<string, { id: string; chainId: string }>();
+    let after = '';
+    if (known > 0) {
+      const rows = await tx.select({ id: restorePoints.id, p: restorePoints.pointId, chainId: restorePoints.chainId, deletedAt: restorePoints.deletedAt }).from(restorePoints)
+        .where(and(eq(restorePoints.platformVmId, vm.vmId), eq(restorePoints.repositoryId, repositoryId)));
+      const recorded = new Set(rows.map((r) => r.p));
+      const extra = vm.points.filter((p) => !recorded.has(p.id)).length;
+      if (!vm.extend) {
+        if (extra) out.skipped.push({ vmId: vm.vmId, reason: `${known} of its points are recorded already; ${extra} unknown point(s) left alone` });
+        continue;
+      }
+      const newest = rows.filter((r) => !r.deletedAt).sort((x, y) => x.p.localeCompare(y.p)).at(-1);
+      after = newest?.p ?? '';
+      if (newest) placed.set(newest.p, { id: newest.id, chainId: newest.chainId });
+    }
+    const fresh = vm.points.filter((p) => p.id > after && !placed.has(p.id));
+    if (fresh.length === 0) { if (!known) out.skipped.push({ vmId: vm.vmId, reason: 'no point in the repository' }); continue; }
+    const sorted = [...fresh].sort((a, b) => a.id.localeCompare(b.id));
     const chainIds: string[] = [];
     const missing: string[] = [];
     for (const m of sorted) {
@@ -126,18 +135,24 @@ async function applyImport(tx: PgTx, repositoryId: string, vms: ScannedVm[]): Pr
         chainIds.push(chainId);
       } else {
         const parent = placed.get(m.parent);
-        if (!parent) { missing.push(`${m.id} (parent ${m.parent} is not in the repository)`); continue; }
+        if (!parent) { missing.push(`${m.id} (parent ${m.parent} is ${known ? 'not the newest recorded point' : 'not in the repository'})`); continue; }
         chainId = parent.chainId;
         parentId = parent.id;
         const c = (await tx.select().from(chains).where(eq(chains.id, chainId)))[0]!;
         await tx.update(chains).set({ length: c.length + 1, lastPointAt: at }).where(eq(chains.id, chainId));
       }
-      const id = await insertPoint(tx, m, { platformVmId: vm.vmId, sourcePlatform: vm.sourcePlatform, repositoryId, chainId, parentId, jobId: null });
+      const id = await insertPoint(tx, m, { platformVmId: vm.vmId, sourcePlatform: vm.sourcePlatform, repositoryId, chainId, parentId, jobId: null, platformMetadata: vm.platformMetadata });
       placed.set(m.id, { id, chainId });
     }
-    const newest = sorted.map((m) => placed.get(m.id)).filter((x) => x !== undefined).at(-1);
-    if (newest) await tx.update(chains).set({ state: 'open', stateReason: 'imported from the repository' }).where(eq(chains.id, newest.chainId));
-    if (placed.size) out.imported.push({ vmId: vm.vmId, sourcePlatform: vm.sourcePlatform, points: placed.size, chains: chainIds.length });
+    const added = sorted.filter((m) => placed.has(m.id));
+    const newest = added.map((m) => placed.get(m.id)!).at(-1);
+    if (newest) {
+      // one open chain per VM and repository: the newest point's
+      await tx.update(chains).set({ state: 'closed', stateReason: 'a newer chain was imported' })
+        .where(and(eq(chains.platformVmId, vm.vmId), eq(chains.repositoryId, repositoryId), eq(chains.state, 'open'), ne(chains.id, newest.chainId)));
+      await tx.update(chains).set({ state: 'open', stateReason: 'imported from the repository' }).where(eq(chains.id, newest.chainId));
+    }
+    if (added.length) out.imported.push({ vmId: vm.vmId, sourcePlatform: vm.sourcePlatform, points: added.length, chains: chainIds.length });
     if (missing.length) out.skipped.push({ vmId: vm.vmId, reason: `points not imported: ${missing.join('; ')}` });
   }
   return out;

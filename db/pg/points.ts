@@ -32,7 +32,7 @@ export async function insertPoint(tx: PgTx, m: PointManifest, at: PointPlace): P
     virtualSizeBytes: m.disks.reduce((a, d) => a + d.virtual_size, 0),
     bytesWritten: m.disks.reduce((a, d) => a + d.bytes_written, 0),
     // clock_timestamp() moves inside a transaction (µs): insertion order, the listing's tie-break
-    manifest: m, createdAt: new Date(m.created_at), recordedAt: sql`clock_timestamp()`,
+    manifest: m, platformMetadata: at.platformMetadata ?? null, createdAt: new Date(m.created_at), recordedAt: sql`clock_timestamp()`,
   }));
   if (m.disks.length) {
     await tx.insert(restorePointDisks).values(m.disks.map((d) => ({

@@ -22,7 +22,7 @@ export function insertPoint(tx: Tx, m: PointManifest, at: PointPlace): string {
     sizeBytes: m.disks.reduce((a, d) => a + d.file_size, 0),
     virtualSizeBytes: m.disks.reduce((a, d) => a + d.virtual_size, 0),
     bytesWritten: m.disks.reduce((a, d) => a + d.bytes_written, 0),
-    manifest: m, createdAt: new Date(m.created_at), recordedAt: new Date(),
+    manifest: m, platformMetadata: at.platformMetadata ?? null, createdAt: new Date(m.created_at), recordedAt: new Date(),
   }).run());
   for (const d of m.disks) {
     tx.insert(restorePointDisks).values({

@@ -1,0 +1,2 @@
+ALTER TABLE `policies` ADD `platform` text;--> statement-breakpoint
+ALTER TABLE `restore_points` ADD `platform_metadata` text;
