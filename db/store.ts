@@ -51,6 +51,18 @@ export interface Page {
   offset?: number;
 }
 
+/**
+ * A VM's protection, decided by the Store from its jobs and points (db/sqlite/vm-protection.ts):
+ * `failing` when its newest finished backup (succeeded or failed) failed, else `protected` when it
+ * has a live restore point, else `unprotected`.
+ */
+export const PROTECTIONS = ['protected', 'unprotected', 'failing'] as const;
+export type Protection = (typeof PROTECTIONS)[number];
+
+/** what a VM list may be sorted by; `lastBackup` is the newest live point's time (none last) */
+export const VM_SORTS = ['name', 'state', 'account', 'lastBackup', 'protection'] as const;
+export type VmSort = (typeof VM_SORTS)[number];
+
 export interface VmFilter extends Page {
   scope?: Scope;
   includeRemoved?: boolean;
@@ -58,6 +70,34 @@ export interface VmFilter extends Page {
   zoneId?: string;
   /** name or display name contains (case-insensitive) */
   search?: string;
+  protection?: Protection;
+  /** the VM's source platform: its newest live point's, `cloudstack` without one */
+  platform?: SourcePlatform;
+  /** the account's name (of any domain in scope); with `domainId`, that domain's account */
+  account?: string;
+  domainId?: string;
+  /** default `name`; ties broken by name, then id */
+  sort?: VmSort;
+  descending?: boolean;
+}
+
+/** What the VM list shows of each VM's protection (one query for a page of VMs, never one per VM). */
+export interface VmProtection {
+  vmId: string;
+  status: Protection;
+  platform: SourcePlatform;
+  /** live restore points (every repository) */
+  points: number;
+  lastPoint: Pick<RestorePoint, 'id' | 'pointId' | 'type' | 'createdAt' | 'verificationStatus' | 'sizeBytes' | 'sourcePlatform' | 'chainId'> | null;
+  /** length of the newest point's chain */
+  chainLength: number | null;
+  /** the newest backup job, whatever its state */
+  lastJob: Pick<BackupJob, 'id' | 'status' | 'type' | 'queuedAt' | 'finishedAt' | 'errorCode' | 'error' | 'sourcePlatform'> | null;
+}
+
+export interface ProtectionCounts extends Record<Protection, number> {
+  /** VMs in scope (not removed): protected + unprotected + failing */
+  vms: number;
 }
 
 export interface VmStore {
@@ -72,6 +112,10 @@ export interface VmStore {
   disks(vmId: string): Promise<Disk[]>;
   /** upserts these disks of the VM; its other disks are marked removed */
   replaceDisks(vmId: string, disks: NewDisk[], at: Date): Promise<void>;
+  /** the protection of these VMs (unknown ids are left out), in the order asked */
+  protection(vmIds: string[]): Promise<VmProtection[]>;
+  /** how many VMs in scope (not removed) are protected, unprotected and failing */
+  protectionCounts(scope?: Scope): Promise<ProtectionCounts>;
 }
 
 export interface HostStore {
@@ -123,6 +167,13 @@ export interface PointRecord {
   volumeIds?: Record<number, string>;
 }
 
+/** Backups queued in a time window, by status, and bytes written per UTC day (the overview). */
+export interface JobActivity {
+  byStatus: Record<JobStatus, number>;
+  /** succeeded jobs' bytes written, by the UTC day (YYYY-MM-DD) they finished; days without any left out */
+  bytesPerDay: { day: string; bytes: number }[];
+}
+
 export interface JobStore {
   create(job: NewBackupJob): Promise<BackupJob>;
   get(id: string): Promise<BackupJob | undefined>;
@@ -133,6 +184,8 @@ export interface JobStore {
   /** compare-and-set when `expect` is given; resolves with the updated row, or undefined */
   update(id: string, patch: JobPatch, expect?: JobStatus[]): Promise<BackupJob | undefined>;
   countByStatus(): Promise<Record<JobStatus, number>>;
+  /** jobs of VMs in scope queued since `since` by status; bytes per day of jobs finished since `daysSince` */
+  activity(f: { scope?: Scope; since: Date; daysSince: Date }): Promise<JobActivity>;
 }
 
 export interface ChainHead {

@@ -7,15 +7,23 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, inArray, isNull, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { NewCloudStackVm } from '../schema.ts';
-import type { AgentStore, AuditStore, HostStore, PolicyStore, RepositoryStore, VmFilter, VmStore } from '../store.ts';
-import { auditLog, cloudstackAgents, cloudstackHosts, cloudstackVms, disks, policies, policyAssignments, repositories } from './schema.ts';
+import { PROTECTIONS, type AgentStore, type AuditStore, type HostStore, type PolicyStore, type Protection, type RepositoryStore, type VmFilter, type VmStore } from '../store.ts';
+import { assembleProtection, protectionSql, vmOrder } from '../sqlite/vm-protection.ts';
+import { auditLog, backupJobs, chains, cloudstackAgents, cloudstackHosts, cloudstackVms, disks, policies, policyAssignments, repositories, restorePoints } from './schema.ts';
 import { changed, guard, page, scopeCondition, type PgDb } from './db.ts';
+
+const TABLES = { vms: cloudstackVms, jobs: backupJobs, points: restorePoints };
+const P = protectionSql(TABLES);
 
 function vmWhere(f: VmFilter = {}): SQL | undefined {
   const conds: (SQL | undefined)[] = [scopeCondition(f.scope)];
   if (!f.includeRemoved) conds.push(isNull(cloudstackVms.removedAt));
   if (f.hostId) conds.push(eq(cloudstackVms.hostId, f.hostId));
   if (f.zoneId) conds.push(eq(cloudstackVms.zoneId, f.zoneId));
+  if (f.account) conds.push(eq(cloudstackVms.account, f.account));
+  if (f.domainId) conds.push(eq(cloudstackVms.domainId, f.domainId));
+  if (f.protection) conds.push(sql`${P.status} = ${f.protection}`);
+  if (f.platform) conds.push(sql`${P.platform} = ${f.platform}`);
   if (f.search) {
     const pat = `%${f.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     conds.push(or(
@@ -35,7 +43,7 @@ export function createVmStore(db: PgDb): VmStore {
   return {
     async list(f = {}) {
       const p = page(f);
-      return db.select().from(cloudstackVms).where(vmWhere(f)).orderBy(asc(cloudstackVms.name), asc(cloudstackVms.id)).limit(p.limit).offset(p.offset);
+      return db.select().from(cloudstackVms).where(vmWhere(f)).orderBy(...vmOrder(TABLES, P, f.sort, f.descending)).limit(p.limit).offset(p.offset);
     },
     async count(f = {}) {
       return (await db.select({ n: count() }).from(cloudstackVms).where(vmWhere(f)))[0]?.n ?? 0;
@@ -68,6 +76,32 @@ export function createVmStore(db: PgDb): VmStore {
         await tx.update(disks).set({ removedAt: at })
           .where(and(eq(disks.vmId, vmId), isNull(disks.removedAt), keep.length ? notInArray(disks.id, keep) : undefined));
       }));
+    },
+    async protection(ids) {
+      if (ids.length === 0) return [];
+      const rp = restorePoints;
+      const live = and(inArray(rp.platformVmId, ids), isNull(rp.deletedAt));
+      const newestPoint = db.select({ id: rp.id, rn: sql<number>`row_number() over (partition by ${rp.platformVmId} order by ${rp.createdAt} desc, ${rp.id} desc)`.as('rn') })
+        .from(rp).where(live).as('newest_point');
+      const newestJob = db.select({ id: backupJobs.id, rn: sql<number>`row_number() over (partition by ${backupJobs.platformVmId} order by ${backupJobs.queuedAt} desc, ${backupJobs.id} desc)`.as('rn') })
+        .from(backupJobs).where(inArray(backupJobs.platformVmId, ids)).as('newest_job');
+      const [lastPoints, facts, counts, lastJobs] = await Promise.all([
+        db.select().from(rp).where(inArray(rp.id, db.select({ id: newestPoint.id }).from(newestPoint).where(eq(newestPoint.rn, 1)))),
+        db.select({ id: cloudstackVms.id, status: P.status, platform: P.platform }).from(cloudstackVms).where(inArray(cloudstackVms.id, ids)),
+        db.select({ vmId: rp.platformVmId, n: count() }).from(rp).where(live).groupBy(rp.platformVmId),
+        db.select().from(backupJobs).where(inArray(backupJobs.id, db.select({ id: newestJob.id }).from(newestJob).where(eq(newestJob.rn, 1)))),
+      ]);
+      const chainIds = [...new Set(lastPoints.map((x) => x.chainId))];
+      const cs = chainIds.length ? await db.select({ id: chains.id, length: chains.length }).from(chains).where(inArray(chains.id, chainIds)) : [];
+      return assembleProtection({ ids, facts, counts, lastPoints, lastJobs, chains: cs });
+    },
+    async protectionCounts(scope) {
+      const each = db.select({ status: sql<Protection>`${P.status}`.as('status') }).from(cloudstackVms)
+        .where(and(scopeCondition(scope), isNull(cloudstackVms.removedAt))).as('each_vm');
+      const rows = await db.select({ status: each.status, n: count() }).from(each).groupBy(sql`${each.status}`);
+      const out = { vms: 0, ...Object.fromEntries(PROTECTIONS.map((x) => [x, 0])) } as Record<Protection | 'vms', number>;
+      for (const r of rows) { out[r.status] += r.n; out.vms += r.n; }
+      return out;
     },
   };
 }

@@ -12,6 +12,7 @@ import { UNFINISHED } from '../sqlite/jobs.ts';
 import { UNFINISHED_RESTORES } from '../sqlite/restores.ts';
 import { backupJobs, cloudstackVms, restores } from './schema.ts';
 import { changed, guard, page, scopeCondition, type PgDb } from './db.ts';
+import { jobActivity } from './job-activity.ts';
 
 function jobWhere(f: JobFilter): SQL | undefined {
   const conds: (SQL | undefined)[] = [scopeCondition(f.scope)];
@@ -55,6 +56,7 @@ export function createJobStore(db: PgDb): JobStore {
       for (const r of await db.select({ status: backupJobs.status, n: count() }).from(backupJobs).groupBy(backupJobs.status)) out[r.status] = r.n;
       return out;
     },
+    activity: jobActivity(db),
   };
 }
 

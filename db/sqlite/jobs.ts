@@ -7,6 +7,7 @@ import { and, asc, count, desc, eq, getTableColumns, inArray, type SQL } from 'd
 import { backupJobs, cloudstackVms, JOB_STATUSES, type JobStatus } from '../schema.ts';
 import type { JobFilter, JobStore } from '../store.ts';
 import { guard, page, scopeCondition, type Db } from './db.ts';
+import { jobActivity } from './job-activity.ts';
 
 export const UNFINISHED: JobStatus[] = ['queued', 'dispatching', 'running', 'cancelling'];
 
@@ -53,5 +54,6 @@ export function createJobStore(db: Db): JobStore {
       for (const r of db.select({ status: backupJobs.status, n: count() }).from(backupJobs).groupBy(backupJobs.status).all()) out[r.status] = r.n;
       return out;
     },
+    activity: jobActivity(db),
   };
 }
