@@ -2,7 +2,8 @@
  * @layer usecase
  * Copies one disk from a point-in-time BlockSource into a qcow2 image on a sink, following the
  * copy plan: many reads in flight, block digests computed as blocks arrive, data and zero
- * clusters handed to the qcow2 writer, progress reported, AbortSignal honoured. The disk's
+ * clusters handed to the qcow2 writer, progress reported, AbortSignal honoured. Each lane reads
+ * into its own block buffer, reused from block to block (readInto when the source has it). The disk's
  * allocation and dirty extents come from blocksource/extents.ts collectExtents, which checks every
  * blockStatus answer against the BlockSource contract.
  */
@@ -44,6 +45,8 @@ export interface CopyDiskResult {
   dirtyBytes: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** All extents of a context over the whole disk (collectExtents from offset 0). */
 export function extentsOf(source: BlockSource, context: string, size: number, signal?: AbortSignal): Promise<Extent[]> {
   return collectExtents(source, context, 0, size, { signal });
@@ -63,10 +66,12 @@ export async function copyDisk(o: CopyDiskOptions): Promise<CopyDiskResult> {
   const progress: CopyProgress = { bytesRead: 0, bytesToRead, bytesWritten: 0 };
   const inFlight = Math.max(1, o.inFlight ?? 16);
 
-  const handle = async (s: BlockStep): Promise<void> => {
+  // one block buffer per lane, reused: it is the lane's again once writeData resolved (the writer
+  // and every sink keep no reference then: qcow2/port.ts); fresh memory per block costs page faults
+  const handle = async (s: BlockStep, own: Buffer): Promise<void> => {
     let buf: Buffer | undefined;
     if (s.read) {
-      buf = await source.read(s.offset, s.length, signal);
+      buf = source.readInto ? await source.readInto(s.offset, own.subarray(0, s.length), signal) : await source.read(s.offset, s.length, signal);
       progress.bytesRead += s.length;
       sums.set(s.index, sha256(buf));
     } else if (s.data.length === 0 && (s.zero.length > 0 || !o.dirtyContext)) {
@@ -86,10 +91,12 @@ export async function copyDisk(o: CopyDiskOptions): Promise<CopyDiskResult> {
   let failed: unknown;
   const work = steps.filter((s) => s.read || s.zero.length || s.data.length || !o.dirtyContext);
   const lane = async () => {
+    let own: Buffer | undefined;
     while (next < work.length && failed === undefined) {
       const s = work[next++];
       signal?.throwIfAborted();
-      try { await handle(s); } catch (e) { failed ??= e; }
+      own ??= s.read && source.readInto ? Buffer.allocUnsafe(SUMS_BLOCK_SIZE) : undefined;
+      try { await handle(s, own ?? EMPTY); } catch (e) { failed ??= e; }
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));

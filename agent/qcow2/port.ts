@@ -2,6 +2,8 @@
  * @layer port
  * The sink a qcow2 image is streamed into: appends, plus one positioned write at the end for
  * the header (see docs/FORMAT.md, "Write order"). A target's StreamFile satisfies it.
+ * Ownership: once append/writeAt resolves, the sink keeps no reference to the chunk — the writer
+ * reuses its buffers (a fresh 1 MiB buffer per block costs ~3.5 s of page faults per GiB here).
  */
 import { Qcow2Error } from './errors.ts';
 export interface ImageSink {

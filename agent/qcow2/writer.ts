@@ -293,8 +293,7 @@ export class Qcow2Writer {
   private async flush(signal?: AbortSignal): Promise<void> {
     if (this.pendingLength === 0) return;
     const full = this.pending.subarray(0, this.pendingLength);
-    // a fresh buffer for what comes next: the sink may keep a reference to the one it got
-    this.pending = Buffer.allocUnsafe(COALESCE_BYTES);
+    // the same buffer again afterwards: a sink keeps no reference once append resolves (port.ts)
     this.pendingLength = 0;
     await this.appendRaw(full, signal);
   }

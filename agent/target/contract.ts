@@ -90,6 +90,27 @@ export function targetContract(name: string, makeTarget: () => Promise<BackupTar
       expect((await t.stat('d/e/a.part'))?.size).toBe(expected.length);
     });
 
+    it('append: once it resolves the caller owns its buffer again (reusing it changes nothing written)', async () => {
+      const t = await fresh();
+      const f = await t.create('reused');
+      // one buffer per size, refilled after every append: big (written at once), small (coalesced)
+      const sizes = [4 * 1024 * 1024, 1024 * 1024, 64 * 1024, 100, 3 * 1024 * 1024 + 5, 7];
+      const expected: Buffer[] = [];
+      for (const [i, n] of sizes.entries()) {
+        const buf = Buffer.allocUnsafe(n);
+        for (let round = 0; round < 3; round++) {
+          pattern(n, 20 + i * 3 + round).copy(buf);
+          expected.push(Buffer.from(buf));
+          await f.append(buf);
+        }
+        buf.fill(0xee); // what was appended must not change with it
+      }
+      await f.commit();
+      const back = await t.readFile('reused');
+      expect(back.length).toBe(expected.reduce((n, b) => n + b.length, 0));
+      expect(back.equals(Buffer.concat(expected))).toBe(true);
+    });
+
     it('many writeAt calls, overlapping ones included: the last write wins', async () => {
       const t = await fresh();
       const f = await t.create('patched');

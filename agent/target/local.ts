@@ -1,8 +1,9 @@
 /**
  * @layer adapter
  * LocalTarget: a repository in a directory of this host, through node:fs/promises.
- * - create() opens the path exclusively (O_EXCL); appends are written in order and small ones
- *   coalesced into one writev of up to 4 MiB; writeAt is a positional write; commit = fsync +
+ * - create() opens the path exclusively (O_EXCL); appends are written in order, small ones copied and
+ *   coalesced into one writev of up to 4 MiB (the caller may reuse a buffer once append resolves);
+ *   writeAt is a positional write; commit = fsync +
  *   close; abort = close + unlink.
  * - rename and writeFileAtomic (temporary sibling, fsync, rename) fsync the directory after
  *   the rename, so the new name survives a crash.
@@ -21,6 +22,8 @@ import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type
 
 const C = '[target] [local]';
 const COALESCE_BYTES = 4 * 1024 * 1024;
+/** appends at least this big are written at once (no copy); smaller ones are copied and coalesced */
+const DIRECT_BYTES = 1024 * 1024;
 const READ_CHUNK = 4 * 1024 * 1024;
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
@@ -262,9 +265,12 @@ class LocalStreamFile implements StreamFile {
 
   async append(chunk: Buffer, signal?: AbortSignal): Promise<void> {
     return this.serial('append to', signal, async () => {
-      this.pending.push(chunk);
+      // the caller owns its buffer again when this resolves: a big chunk is written now (with what
+      // is pending, one writev), a small one is copied
+      const big = chunk.length >= DIRECT_BYTES;
+      this.pending.push(big ? chunk : Buffer.from(chunk));
       this.pendingBytes += chunk.length;
-      if (this.pendingBytes >= COALESCE_BYTES) await this.flush();
+      if (big || this.pendingBytes >= COALESCE_BYTES) await this.flush();
     });
   }
 

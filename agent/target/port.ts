@@ -44,7 +44,12 @@ export interface StreamFile {
   readonly path: string;
   /** bytes appended so far */
   readonly length: number;
-  /** resolves when the target holds the chunk: do not change the buffer afterwards (it may still be in flight) */
+  /**
+   * Resolves when the target no longer reads `chunk` (it was written, copied, or encrypted into
+   * a packet): from then on the caller owns the buffer again and may reuse it. Until then the
+   * caller must not change it. After a rejection the buffer is the caller's too (the file is
+   * unusable: nothing more is sent from it).
+   */
   append(chunk: Buffer, signal?: AbortSignal): Promise<void>;
   writeAt(offset: number, chunk: Buffer, signal?: AbortSignal): Promise<void>;
   commit(signal?: AbortSignal): Promise<void>;

@@ -1,8 +1,9 @@
 /**
  * @layer adapter
  * A StreamFile on a repository host: ONE exec channel running `cat >> FILE` stays open for the
- * whole file, and appends are written into it with backpressure (write() + 'drain'; ssh2's
- * window is the flow control). The file is created exclusively first (`set -C`: noclobber), 0600.
+ * whole file, and appends are written into it with backpressure (an append resolves when ssh2
+ * has copied the whole chunk into packets, which the SSH window paces: then the caller may reuse
+ * its buffer). The file is created exclusively first (`set -C`: noclobber), 0600.
  * - writeAt patches are kept and applied after the stream: commit = end the stream, wait for
  *   `cat` to exit 0, then one exec (per 64 patches) that writes them with `dd conv=notrunc`
  *   and runs `sync FILE` (fsync) — so the header lands on disk with the data.
@@ -109,20 +110,24 @@ export class SshStreamFile implements StreamFile {
     return p;
   }
 
-  /** Waits for 'drain', or the stream failing, or the connection dropping, or the signal. */
-  private drained(signal?: AbortSignal): Promise<void> {
-    let onDrain!: () => void;
-    const drain = new Promise<void>((resolve) => { onDrain = resolve; this.ch.once('drain', onDrain); });
+  /** Waits for `released`, or the stream failing, or the connection dropping, or the signal. */
+  private settled(released: Promise<void>, signal?: AbortSignal): Promise<void> {
     const failed = this.finished.then(() => {
       throw this.failure ?? new TargetError('io', `${SSH_ORIGIN} the stream of ${this.path} closed`);
     });
-    return this.conn.track(Promise.race([drain, failed]), signal).finally(() => this.ch.off('drain', onDrain));
+    failed.catch(() => {});
+    return this.conn.track(Promise.race([released, failed]), signal);
   }
 
   append(chunk: Buffer, signal?: AbortSignal): Promise<void> {
     return this.serial(signal, async () => {
       this.len += chunk.length;
-      if (!this.ch.write(chunk)) await this.drained(signal);
+      // ssh2 copies a chunk into packets as the SSH window allows and calls back once it has all
+      // of it (channelData copies synchronously): only then is the caller's buffer free again
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => { release = resolve; });
+      this.ch.write(chunk, () => release());
+      await this.settled(released, signal);
     });
   }
 
