@@ -5,7 +5,7 @@
  * CloudStack endpoint with root admin keys (and any HttpFetch: the simulator's in tests), an
  * AgentGateway — and builds the API on them. Nothing runs until `start()`: it picks up the jobs
  * a previous process left (JobRunner.recover), runs discovery, and starts the periodic tasks
- * (croner): discovery, the scheduler tick, the agent heartbeat. `stop()` stops them and the
+ * (croner): discovery, the scheduler tick, the agent health monitor (api/agents/heartbeat.ts). `stop()` stops them and the
  * runner (which writes nothing more: agents keep their jobs, a later start finds them again).
  */
 import { hostname } from 'node:os';
@@ -13,7 +13,7 @@ import { Cron } from 'croner';
 import type { Context } from 'hono';
 import type { Store } from '../db/store.ts';
 import type { AgentGateway } from './agents/port.ts';
-import { checkAgents } from './agents/heartbeat.ts';
+import { checkAgents, type HeartbeatReport } from './agents/heartbeat.ts';
 import { Authorizer } from './auth/authorize.ts';
 import { Identity } from './auth/identity.ts';
 import type { CloudStackLogin, CloudStackSessionCheck } from './auth/port.ts';
@@ -100,8 +100,8 @@ export interface ControlPlane {
   tick(now?: Date): Promise<TickReport>;
   /** retention after scheduled backups and due verify schedules, now (also run at every scheduler tick) */
   maintenanceTick(now?: Date): Promise<void>;
-  /** one heartbeat round now */
-  heartbeat(): Promise<{ active: number; inactive: number; error: number }>;
+  /** one health monitor round now: counts, the events raised, the VMs caught up */
+  heartbeat(): Promise<HeartbeatReport>;
 }
 
 export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
@@ -148,6 +148,9 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log });
   const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
+  // the agent health monitor: a round's verdicts, events, and the catch-up when an agent is back
+  const heartbeat = () => checkAgents({ store, gateway, clock, version: opts.version, log, metrics, runner });
+
   const timers: Cron[] = [];
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {
     const s = seconds ?? def;
@@ -170,18 +173,18 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
       leased(s.discoveryIntervalSeconds, 300, 'discovery', () => discovery.refresh());
       leased(s.schedulerTickSeconds, 30, 'scheduler', () => schedulerTick({ store, runner, clock, log }));
       leased(s.schedulerTickSeconds, 30, 'maintenance', () => maintenanceTick(clock()));
-      every(s.heartbeatSeconds, 30, 'heartbeat', () => checkAgents({ store, gateway, clock }));
+      leased(s.heartbeatSeconds, 30, 'heartbeat', () => heartbeat());
     },
     async stop() {
       for (const t of timers.splice(0)) t.stop();
       // a stopped instance gives its rounds up at once (a killed one loses them when the leases expire)
-      await Promise.allSettled(['discovery', 'scheduler', 'maintenance'].map((n) => store.leases.release(`round:${n}`, instanceId)));
+      await Promise.allSettled(['discovery', 'scheduler', 'maintenance', 'heartbeat'].map((n) => store.leases.release(`round:${n}`, instanceId)));
       await runner.stop();
       await restores.stop();
       await maintenance.stop();
     },
     tick: (now) => schedulerTick({ store, runner, clock, log }, now ?? clock()),
     maintenanceTick: (now) => maintenanceTick(now ?? clock()),
-    heartbeat: () => checkAgents({ store, gateway, clock }),
+    heartbeat,
   };
 }

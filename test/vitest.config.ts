@@ -44,6 +44,7 @@ const UNIT = [
   'agent/target/memory.test.ts',
   'agent/target/ssh-read-handles.test.ts',
   'agent/target/url.test.ts',
+  'api/agents/health/assess.test.ts',
   'api/agents/memory.test.ts',
   'api/auth/authz.test.ts',
   'api/auth/signed-request.test.ts',

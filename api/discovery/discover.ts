@@ -4,6 +4,8 @@
  * admin-only) — KVM hosts, VMs, volumes and storage pools, four paged lists — and brings the
  * store in line: hosts and their agent rows, VMs (renames and migrations followed, removed ones
  * marked, never deleted: their points stay), and each VM's disks with their paths on the host.
+ * A migrated VM's queued backups move to its new host (the per-host limit counts them there; the
+ * dispatch places the job on the host CloudStack names then: api/jobs/place.ts).
  * Renames, migrations and removals go to the audit log one by one; the rest as one summary.
  *
  * `Discovery.refresh()` is single-flight: a call while a pass runs gets that pass's result.
@@ -55,6 +57,11 @@ export async function discover(deps: DiscoveryDeps, opts: CallOptions = {}): Pro
   for (const [vmId, disks] of snap.disks) {
     diskCount += disks.length;
     await store.vms.replaceDisks(vmId, disks, t0);
+  }
+
+  // a migrated VM's queued backups count against its new host from now on (placement asks CloudStack again at dispatch)
+  for (const c of snap.changes.filter((x) => x.kind === 'migrated' && x.to)) {
+    for (const j of await store.jobs.list({ vmId: c.id, status: ['queued'] })) await store.jobs.update(j.id, { kvmHostId: c.to!, updatedAt: t0 }, ['queued']);
   }
 
   const base = { at: t0, actor: 'system:discovery', via: 'system', outcome: 'ok' } as const;

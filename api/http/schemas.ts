@@ -17,6 +17,7 @@ import {
   type Repository, type RestorePoint, type RestorePointDisk,
 } from '../../db/schema.ts';
 import type { Principal } from '../auth/principal.ts';
+import { agentHealth, DEFAULT_HEALTH_RULES } from '../agents/health/assess.ts';
 import { hiddenText } from './errors.ts';
 
 /** What a caller may see of the infrastructure: `root` (root admins) or `tenant` (everybody else). */
@@ -214,6 +215,13 @@ export const AgentDto = z.object({
   id: z.string(), hostId: z.string(), hostIp: z.string(), hostname: z.string(), agentVersion: z.string().nullable(),
   status: z.enum(AGENT_STATUSES), statusMessage: z.string().nullable(), lastHeartbeatAt: isoOrNull,
   sshKeyFingerprint: z.string().nullable(), capabilities: z.record(z.string(), z.unknown()).nullable(),
+  /** what the health monitor reads from the last answer (api/agents/health/assess.ts) */
+  health: z.object({
+    versionDrift: z.string().nullable(),
+    workDir: z.object({ path: z.string().nullable(), freeBytes: z.number(), totalBytes: z.number(), full: z.boolean() }).nullable(),
+    problems: z.array(z.string()),
+    jobs: z.object({ running: z.number(), queued: z.number() }).nullable(),
+  }).optional(),
 }).meta({ id: 'Agent' });
 
 export const HostDto = z.object({
@@ -317,10 +325,11 @@ export function policyDto(p: Policy, assignments: PolicyAssignment[], nextRunAt:
   };
 }
 
-export function agentDto(a: CloudStackAgent): z.infer<typeof AgentDto> {
+export function agentDto(a: CloudStackAgent, controlPlaneVersion?: string): z.infer<typeof AgentDto> {
   return {
     id: a.id, hostId: a.hostId, hostIp: a.hostIp, hostname: a.hostname, agentVersion: a.agentVersion, status: a.status,
     statusMessage: a.statusMessage, lastHeartbeatAt: dn(a.lastHeartbeatAt), sshKeyFingerprint: a.sshKeyFingerprint, capabilities: a.capabilities,
+    health: agentHealth(a.capabilities, a.agentVersion, { ...DEFAULT_HEALTH_RULES, controlPlaneVersion }),
   };
 }
 

@@ -34,7 +34,7 @@ export function adminRoutes(d: RouteDeps) {
     })
     .get('/api/v1/agents', async (c) => {
       authorizer.admin(c.get('principal'), 'the agent list');
-      return c.json({ items: (await store.agents.list()).map(agentDto) }, 200);
+      return c.json({ items: (await store.agents.list()).map((a) => agentDto(a, d.version)) }, 200);
     })
     .get('/api/v1/repositories', async (c) => {
       authorizer.admin(c.get('principal'), 'the repository list');

@@ -5,6 +5,7 @@
  * (Prometheus text) and `GET /api/openapi.json`.
  */
 import { Hono } from 'hono';
+import { agentGauges } from '../../metrics/agents.ts';
 import { maintenanceGauges } from '../../metrics/maintenance.ts';
 import type { RouteDeps } from '../deps.ts';
 import type { AppEnv } from '../env.ts';
@@ -35,7 +36,7 @@ export function serviceRoutes(d: RouteDeps) {
       return c.json({ status }, status === 'ok' ? 200 : 503);
     })
     .get('/metrics', async (c) => {
-      const text = metrics.render([...await gauges(store, d.discovery), ...await maintenanceGauges(store)]);
+      const text = metrics.render([...await gauges(store, d.discovery), ...await maintenanceGauges(store), ...await agentGauges(store, version)]);
       return c.text(text, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
     })
     .get('/api/openapi.json', (c) => c.json(buildOpenApi(version)));
