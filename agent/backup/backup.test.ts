@@ -207,3 +207,46 @@ describe('runBackup and the VM lease (issue 12 item 1)', () => {
     expect(first.type).toBe('full');
   });
 });
+
+describe('runBackup: point ids and order (issue 12 items 1 and 18)', () => {
+  it("a host whose clock is behind continues after the newest point: ids and seq follow the points' order, not the clocks", async () => {
+    const { hv, deps } = setup();
+    const dom = hv.createDomain({ name: 'vm1', transient: true, disks: [{ size: 2 * MiB }] });
+    const first = await runBackup({ ...deps, now: () => new Date('2026-12-01T10:00:00Z') }, { domain: 'vm1' });
+    // the second agent host's clock is an hour behind; a third run comes in the same second as the second
+    const second = await runBackup({ ...deps, host: 'agent-b', now: () => new Date('2026-12-01T09:00:00Z') }, { domain: 'vm1' });
+    const third = await runBackup({ ...deps, host: 'agent-b', now: () => new Date('2026-12-01T09:00:00Z') }, { domain: 'vm1' });
+    expect([first.pointId, second.pointId, third.pointId]).toEqual(['20261201-100000', '20261201-100001', '20261201-100002']);
+    expect([first.manifest.seq, second.manifest.seq, third.manifest.seq]).toEqual([1, 2, 3]);
+    expect([second.manifest.parent, third.manifest.parent]).toEqual([first.pointId, second.pointId]);
+    expect(third.type).toBe('incremental');
+    expect((await new Repository(deps.target).head(dom.uuid))?.id).toBe(third.pointId);
+    // no claim is left once the points are committed
+    expect((await deps.target.list(`${dom.uuid}/points`)).map((e) => e.name).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('a lease taken over mid-run (this run was presumed dead): nothing is committed, the run stops', async () => {
+    const { hv, target, deps } = setup();
+    const dom = hv.createDomain({ name: 'vm1', transient: true, disks: [{ size: 4 * MiB }] });
+    hv.write('vm1', 'vda', 0, pattern(4 * MiB, 0x5a));
+    const { leasePath } = await import('../repository/lease.ts');
+    let stolen = false;
+    const r = await runBackup(deps, {
+      domain: 'vm1',
+      onProgress: () => {
+        if (stolen) return;
+        stolen = true;
+        // another host found the lease expired and took it (its record replaces ours)
+        void target.writeFileAtomic(leasePath(dom.uuid), JSON.stringify({
+          format: 'sendense-lease', version: 1, owner: 'backup-other', host: 'agent-c', pid: 1, work: 'backup',
+          acquired_at: new Date().toISOString(), expires_at: new Date(Date.now() + 90_000).toISOString(),
+        }));
+      },
+    }).then(() => undefined, (e: Error) => e);
+    expect(r?.message).toMatch(/no restore point recorded.*lease on VM .* was lost: now held by backup \(job backup-other\) on agent-c/);
+    expect(await new Repository(target).pointIds(dom.uuid)).toEqual([]);
+    expect(await hv.jobActive('vm1')).toBe(false);
+    // the other holder's lease is left as it is
+    expect(JSON.parse((await target.readFile(leasePath(dom.uuid))).toString())).toMatchObject({ owner: 'backup-other' });
+  });
+});

@@ -13,13 +13,15 @@
  * VM is resumed, partial files are removed and the checkpoint the run created is deleted, so no
  * half-written point is recorded and the parent stays usable.
  */
-import { setMaxListeners } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { BASE_ALLOCATION, type BlockSource } from '../blocksource/port.ts';
 import type { DomainDisk, Hypervisor } from '../hypervisor/port.ts';
 import type { PointDisk, PointManifest, VmMetadata } from '../repository/manifest.ts';
 import { PointWriter } from '../repository/point-writer.ts';
-import { acquireLease } from '../repository/lease.ts';
+import type { Lease } from '../repository/lease.ts';
+import { nextPointId } from '../repository/layout.ts';
+import { claimPointId, releaseClaim, type ClaimRecord } from '../repository/point-claim.ts';
+import { underLease } from '../repository/vm-work.ts';
 import { Repository } from '../repository/repository.ts';
 import type { BackupTarget } from '../target/port.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -29,7 +31,7 @@ import type { Mode } from './decide.ts';
 import { BackupError } from './errors.ts';
 import { readFacts } from './facts.ts';
 import { HashingSink } from './hashing-sink.ts';
-import { planBackup, type BackupPlan, type DiskPlan } from './plan.ts';
+import { planBackup, type BackupFacts, type BackupPlan, type DiskPlan } from './plan.ts';
 import { PointInTime } from './point-in-time.ts';
 import { pointDisk, pointManifest, vmMetadata } from './record.ts';
 import { SumsTable } from './sums.ts';
@@ -95,38 +97,48 @@ function jobId(): string {
 }
 
 /**
- * A backup holds the VM's repository lease (repository/lease.ts) from before it
+ * A backup holds the VM's repository lease (repository/vm-work.ts) from before it
  * reads anything until it has committed or cleaned up: another job on the VM — on this host or
  * another sharing the repository — fails 'busy' naming the holder and touches nothing. A lease
- * lost mid-run (renewals failed) aborts the backup.
+ * lost mid-run (renewals failed) aborts the backup, and the lease is checked once more right
+ * before the commit. The point's id is claimed in the repository (repository/point-claim.ts)
+ * before any of its files is made, so no other run ever writes under the same names.
  */
 export async function runBackup(deps: BackupDeps, req: BackupRequest): Promise<BackupResult> {
   const vm = (req.vmId ?? (await deps.hypervisor.getDomain(req.domain, req.signal)).uuid).toLowerCase();
   const job = jobId();
-  const { host, processAlive } = deps;
-  const holderGone = host && processAlive ? (r: { host: string; pid: number }) => r.host === host && !processAlive(r.pid) : undefined;
-  const lease = await acquireLease(deps.target, vm, { owner: `backup-${job}`, host: host ?? 'unknown', work: 'backup', signal: req.signal, holderGone });
-  lease.keepRenewing();
+  return underLease(deps.target, vm, { owner: `backup-${job}`, host: deps.host, processAlive: deps.processAlive, work: 'backup', signal: req.signal, log: deps.log },
+    (signal, lease) => backupUnderLease(deps, { ...req, signal }, job, lease));
+}
+
+async function backupUnderLease(deps: BackupDeps, req: BackupRequest, job: string, lease: Lease): Promise<BackupResult> {
+  const log = deps.log ?? (() => {});
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const repo = new Repository(deps.target);
+  // only a dead owner's leftovers are removed: when this run took over an expired lease, its
+  // holder may still be running (stopped for a while, or on a host that lost the repository) and
+  // its files are left to it (it notices the lost lease and rolls back); the next run removes them
+  const took = lease.replaced;
+  const ownerAlive = took ? (c: ClaimRecord) => c.lease === took.owner && (took.host !== deps.host || deps.processAlive?.(took.pid) !== false) : undefined;
+  const facts = await readFacts({ hypervisor: deps.hypervisor, repo, diskSize: deps.diskSize, ownerAlive, log }, req, started, req.signal);
+  const pointId = await claimPointId(deps.target, facts.vmId, nextPointId(started, facts.pointIds), { job, lease: lease.holder.owner, host: deps.host ?? 'unknown' }, { now, signal: req.signal });
   try {
-    const signal = req.signal ? AbortSignal.any([req.signal, lease.lost]) : lease.lost;
-    // every disk's reads, writes and virsh calls listen on it at once, as they did on the caller's
-    setMaxListeners(0, signal);
-    return await backupUnderLease(deps, { ...req, signal }, job);
+    return await backupPoint(deps, req, { job, lease, repo, facts, pointId });
   } finally {
-    await lease.release().catch((e: unknown) => deps.log?.(`releasing the lease of VM ${vm}: ${(e as Error).message}`));
+    // after the commit, or with the run's files rolled back: the id is taken or free again
+    await releaseClaim(deps.target, facts.vmId, pointId).catch((e: unknown) => log(`removing the claim of point ${pointId}: ${(e as Error).message} (the next run removes it)`));
   }
 }
 
-async function backupUnderLease(deps: BackupDeps, req: BackupRequest, job: string): Promise<BackupResult> {
+async function backupPoint(deps: BackupDeps, req: BackupRequest, c: { job: string; lease: Lease; repo: Repository; facts: BackupFacts; pointId: string }): Promise<BackupResult> {
   const log = deps.log ?? (() => {});
   const now = deps.now ?? (() => new Date());
   const hv = deps.hypervisor;
   const signal = req.signal;
-  const started = now();
-  const repo = new Repository(deps.target);
-
-  const facts = await readFacts({ hypervisor: hv, repo, diskSize: deps.diskSize, log }, req, started, signal);
-  const plan = planBackup(facts, req.mode ?? 'auto');
+  const { job, lease, repo, facts } = c;
+  const started = facts.started;
+  const plan = planBackup(facts, req.mode ?? 'auto', c.pointId);
   log(`point ${plan.pointId}: ${plan.type} (${plan.reason})`);
   const checkpoints = new BackupCheckpoints(hv, plan, log);
   await checkpoints.repair(signal);
@@ -164,6 +176,8 @@ async function backupUnderLease(deps: BackupDeps, req: BackupRequest, job: strin
       agent: { host: deps.host ?? 'unknown', version: deps.version ?? AGENT_VERSION },
     });
     const metadata = vmMetadata(plan, facts.metadata, { vmName: facts.domain.name, sourcePlatform: req.sourcePlatform, platformMetadata: req.platformMetadata, finished });
+    // still ours? (a lease taken over meanwhile means another run may be cleaning up: commit nothing)
+    await lease.renew(signal);
     await writer.commit(manifest, metadata, signal);
     log(`point ${plan.pointId} committed`);
 

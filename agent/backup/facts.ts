@@ -8,6 +8,7 @@
  * repository's leftovers are removed (Repository.cleanupLeftovers).
  */
 import type { DomainDisk, Hypervisor } from '../hypervisor/port.ts';
+import type { ClaimRecord } from '../repository/point-claim.ts';
 import type { Repository } from '../repository/repository.ts';
 import { assertBackupable, isRunning, repositoryVmId, selectDisks, type BackupFacts } from './plan.ts';
 
@@ -16,6 +17,8 @@ export interface FactSources {
   repo: Repository;
   /** a disk's virtual size in bytes (BackupDeps.diskSize) */
   diskSize(domain: string, disk: DomainDisk, signal?: AbortSignal): Promise<number>;
+  /** whose leftovers stay (Repository.cleanupLeftovers): a live run's */
+  ownerAlive?: (c: ClaimRecord) => boolean;
   log: (m: string) => void;
 }
 
@@ -38,7 +41,7 @@ export async function readFacts(src: FactSources, req: { domain: string; vmId?: 
   const staleJob = stale ? hv.abortJob(dom.name, signal).then(() => log(`a backup job left on ${dom.name} by an earlier run was ended`)) : undefined;
   staleJob?.catch(() => {}); // awaited below; a failure surfaces there
   const [removed, head] = await Promise.all([
-    repo.cleanupLeftovers(vmId, { pointIds, signal }),
+    repo.cleanupLeftovers(vmId, { pointIds, ownerAlive: src.ownerAlive, signal }),
     pointIds.length ? repo.readPoint(vmId, pointIds[pointIds.length - 1], signal) : Promise.resolve(undefined),
   ]);
   if (removed.length) log(`removed leftovers of an interrupted run: ${removed.join(', ')}`);

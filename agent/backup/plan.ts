@@ -8,7 +8,7 @@
  * disk list. Plain data in, plain data out; the orchestration (backup.ts) carries it out.
  */
 import type { BitmapInfo, DomainDisk, DomainInfo } from '../hypervisor/port.ts';
-import { checkpointName, nextFreePointId } from '../repository/layout.ts';
+import { checkpointName, nextPointId } from '../repository/layout.ts';
 import type { PointDisk, PointManifest, VmMetadata } from '../repository/manifest.ts';
 import { checkpointRepair, oldBitmaps, parentBitmapState, type CheckpointRepair } from './checkpoint-policy.ts';
 import { decideDisk, summarize, type DiskDecision, type Mode } from './decide.ts';
@@ -50,6 +50,8 @@ export interface BackupPlan {
   /** running or paused: a pull-mode backup job; else the images are exported with qemu-nbd */
   running: boolean;
   pointId: string;
+  /** the point's place among the VM's points (manifest `seq`): the newest point's plus one */
+  seq: number;
   /** the new point's checkpoint (and bitmap) name */
   checkpoint: string;
   type: 'full' | 'incremental';
@@ -90,11 +92,19 @@ export function selectDisks(domain: string, disks: readonly DomainDisk[], wanted
   return all;
 }
 
-export function planBackup(f: BackupFacts, mode: Mode): BackupPlan {
+/**
+ * The next point's `seq`: the newest point's plus one; in a repository written before `seq`
+ * existed, the count of points plus one (docs/FORMAT.md "Point ids and order").
+ */
+export function nextSeq(head: Pick<PointManifest, 'seq'> | undefined, points: number): number {
+  return (head?.seq ?? points) + 1;
+}
+
+/** `pointId`: the id the run claimed (repository/point-claim.ts); default: the next one (layout.ts nextPointId). */
+export function planBackup(f: BackupFacts, mode: Mode, pointId = nextPointId(f.started, f.pointIds)): BackupPlan {
   const running = isRunning(f.domain);
   const head = f.head;
   const known = new Set(f.checkpoints);
-  const pointId = nextFreePointId(f.started, new Set(f.pointIds));
   const ckpt = checkpointName(pointId);
   const metaDisks = (f.metadata?.disks ?? []).map((m) => ({ ...m }));
   const disks: DiskPlan[] = [];
@@ -120,7 +130,7 @@ export function planBackup(f: BackupFacts, mode: Mode): BackupPlan {
   }
   const summary = summarize(disks.map((d) => d.decision));
   return {
-    vmId: f.vmId, domain: f.domain.name, vmState: f.domain.state, running, pointId, checkpoint: ckpt, type: summary.type, reason: summary.reason,
+    vmId: f.vmId, domain: f.domain.name, vmState: f.domain.state, running, pointId, seq: nextSeq(head, f.pointIds.length), checkpoint: ckpt, type: summary.type, reason: summary.reason,
     parentId: summary.type === 'incremental' ? head!.id : (head?.id ?? null),
     disks,
     tracked: disks.filter((d) => d.decision.track).map((d) => d.disk.target),

@@ -34,7 +34,7 @@ export function pointManifest(plan: BackupPlan, o: {
   disks: PointDisk[]; consistency: string; vmState: string; started: Date; finished: Date; agent: { host: string; version: string };
 }): PointManifest {
   return {
-    format: 'sendense-point', version: 1, id: plan.pointId, vm_uuid: plan.vmId, type: plan.type, reason: plan.reason,
+    format: 'sendense-point', version: 1, id: plan.pointId, seq: plan.seq, vm_uuid: plan.vmId, type: plan.type, reason: plan.reason,
     parent: plan.parentId,
     created_at: pointIdTime(plan.pointId).toISOString(), started_at: o.started.toISOString(), finished_at: o.finished.toISOString(),
     duration_ms: o.finished.getTime() - o.started.getTime(), consistency: o.consistency, vm_state: o.vmState, disks: o.disks,

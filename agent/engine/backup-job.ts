@@ -9,6 +9,7 @@ import { openNbdPool } from '../nbd/pool.ts';
 import { isAlive } from '../system/proc.ts';
 import type { HostContext, RepoAccess } from './context.ts';
 import type { EngineRun } from './port.ts';
+import { withVmLock } from './vm-lock.ts';
 import type { BackupBody, BackupOutcome } from './requests.ts';
 
 /** A backup as this host's engine takes it: `vmId` may be left out (the domain's UUID), and the
@@ -36,6 +37,11 @@ export async function openBackupDeps(ctx: HostContext, req: RepoAccess, signal?:
 }
 
 export async function backupJob(ctx: HostContext, req: HostBackup, run: EngineRun): Promise<BackupOutcome> {
+  const vmId = req.vmId ?? (await ctx.hypervisor.getDomain(req.domain, run.signal)).uuid;
+  return withVmLock(ctx, vmId, 'backup', () => backupLocked(ctx, { ...req, vmId }, run));
+}
+
+async function backupLocked(ctx: HostContext, req: HostBackup, run: EngineRun): Promise<BackupOutcome> {
   const deps = await openBackupDeps(ctx, req, run.signal, run.log);
   try {
     const r = await runBackup(deps, {

@@ -32,6 +32,11 @@ export interface HostContextOptions {
    * the answer is printed, the repository host sees the connection end); default: wait
    */
   closeInBackground?: boolean;
+  /**
+   * the host-local per-VM locks (engine/vm-lock.ts), shared by every agent process of this host;
+   * default SENDENSE_AGENT_LOCKDIR or /var/lib/sendense-agent/locks
+   */
+  lockDir?: string;
   /** the hypervisor to use (default: a LibvirtHypervisor on qemu:///system, made on first use) */
   hypervisor?: LibvirtHypervisor;
 }
@@ -40,6 +45,8 @@ export interface HostContext {
   readonly hypervisor: LibvirtHypervisor;
   /** the work directory, made if missing */
   workDir(): string;
+  /** the directory of the host-local per-VM locks */
+  lockDir(): string;
   readonly host: string;
   readonly version: string;
   openRepo(req: RepoAccess, signal?: AbortSignal): Promise<BackupTarget>;
@@ -49,6 +56,10 @@ export interface HostContext {
   release(target: BackupTarget): Promise<void>;
   /** waits for connections closed in the background */
   settle(): Promise<void>;
+}
+
+export function defaultLockDir(): string {
+  return process.env.SENDENSE_AGENT_LOCKDIR ?? '/var/lib/sendense-agent/locks';
 }
 
 export function defaultWorkDir(): string {
@@ -83,6 +94,7 @@ export function hostContext(opts: HostContextOptions = {}): HostContext {
       mkdirSync(d, { recursive: true, mode: 0o755 });
       return d;
     },
+    lockDir: () => opts.lockDir ?? defaultLockDir(),
     host: os.hostname(),
     version: AGENT_VERSION,
     openRepo: (req, signal) => openRepoTarget(req.repo, { identity: req.identity, knownHosts: req.knownHosts, signal }),

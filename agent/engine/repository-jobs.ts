@@ -8,7 +8,9 @@ import { Repository } from '../repository/repository.ts';
 import type { PointManifest, VmMetadata } from '../repository/manifest.ts';
 import { prunePoints } from '../retention/prune.ts';
 import { scanRepository } from '../retention/scan.ts';
+import { isAlive } from '../system/proc.ts';
 import type { HostContext } from './context.ts';
+import { withVmLock } from './vm-lock.ts';
 import type { EngineRun } from './port.ts';
 import type { PruneBody, PruneOutcome, ScanBody, ScanOutcome } from './requests.ts';
 
@@ -24,13 +26,13 @@ export interface ListOutcome {
 export type PruneReport = PruneOutcome & { bytesRead: number };
 
 export function pruneJob(ctx: HostContext, req: PruneBody, run: EngineRun): Promise<PruneReport> {
-  return ctx.withRepo(req, run.signal, async (target) => {
+  return withVmLock(ctx, req.vmId, 'prune', () => ctx.withRepo(req, run.signal, async (target) => {
     const r = await prunePoints(target, req.vmId, req.remove, {
-      signal: run.signal, log: run.log,
+      signal: run.signal, log: run.log, host: ctx.host, processAlive: isAlive,
       onProgress: (p) => run.onProgress({ bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, disk: p.disk }),
     });
     return { vmId: r.vmId, removed: r.removed, merged: r.merged, bytesFreed: r.bytesFreed, bytesRead: r.bytesRead, durationMs: r.durationMs };
-  });
+  }));
 }
 
 export function scanJob(ctx: HostContext, req: ScanBody, signal: AbortSignal): Promise<ScanOutcome> {

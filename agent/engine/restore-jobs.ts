@@ -16,17 +16,27 @@ import { addRestoreTests } from '../restore/restore-test.ts';
 import { restoreDisk } from '../restore/restore.ts';
 import { restoreUpload } from '../restore/upload.ts';
 import { verifyPoints } from '../restore/verify.ts';
+import { QemuImgVolumeProbe } from '../restore/in-place-probe-qemu.ts';
+import { underLease } from '../repository/vm-work.ts';
+import { isAlive } from '../system/proc.ts';
+import type { BackupTarget } from '../target/port.ts';
 import { checkImage, type HostContext } from './context.ts';
+import { withVmLock } from './vm-lock.ts';
 import type { EngineRun } from './port.ts';
 import type { ExportBody, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from './requests.ts';
 
 
 export function restoreJob(ctx: HostContext, req: RestoreBody, run: EngineRun): Promise<RestoreOutcome> {
+  // in place: exclusive on the VM (no backup, prune or second in-place restore meanwhile)
+  return req.inPlace ? withVmLock(ctx, req.vmId, 'restore-in-place', () => restoreTo(ctx, req, run)) : restoreTo(ctx, req, run);
+}
+
+function restoreTo(ctx: HostContext, req: RestoreBody, run: EngineRun): Promise<RestoreOutcome> {
   const onProgress = (done: number, total: number) => run.onProgress({ bytesDone: done, bytesTotal: total, disk: req.disk });
   const base = { vm: req.vmId, disk: req.disk, point: req.point, signal: run.signal, onProgress };
   return ctx.withRepo(req, run.signal, async (target) => {
     if (req.inPlace) {
-      const r = await restoreInPlace({ target, hypervisor: ctx.hypervisor, files: new NodeLocalFiles(), log: run.log }, {
+      const r = await restoreInPlace({ target, hypervisor: ctx.hypervisor, files: new NodeLocalFiles(), probe: new QemuImgVolumeProbe(), log: run.log, host: ctx.host, processAlive: isAlive }, {
         ...base, path: req.inPlace.path, format: req.inPlace.format, job: randomUUID().slice(0, 8),
       });
       return {
@@ -54,12 +64,21 @@ export function restoreJob(ctx: HostContext, req: RestoreBody, run: EngineRun): 
   });
 }
 
+/**
+ * A verification with a restore test holds the VM's host lock and repository lease (a prune
+ * meanwhile would remove the points it restores); a plain one reads without them.
+ */
 export function verifyJob(ctx: HostContext, req: VerifyBody, run: EngineRun): Promise<VerifyOutcome> {
-  return ctx.withRepo(req, run.signal, async (target) => {
-    let r = await verifyPoints({ target, checkImage }, req.vmId, { point: req.point, signal: run.signal });
-    if (req.restoreTest) r = await addRestoreTests({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir() }, r, run.signal);
+  const verify = (target: BackupTarget, signal: AbortSignal) => async () => {
+    let r = await verifyPoints({ target, checkImage }, req.vmId, { point: req.point, signal });
+    if (req.restoreTest) r = await addRestoreTests({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir() }, r, signal);
     return { vmId: r.vm, ok: r.ok, points: r.points, durationMs: r.durationMs };
-  });
+  };
+  if (!req.restoreTest) return ctx.withRepo(req, run.signal, (target) => verify(target, run.signal)());
+  const owner = `verify-${randomUUID().slice(0, 8)}`;
+  return withVmLock(ctx, req.vmId, 'verify', () => ctx.withRepo(req, run.signal, (target) => underLease(target, req.vmId, {
+    owner, work: 'verify', host: ctx.host, processAlive: isAlive, log: run.log, signal: run.signal,
+  }, (signal) => verify(target, signal)())));
 }
 
 /** The download stream; its close() also closes the repository connection. */

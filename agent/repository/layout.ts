@@ -32,6 +32,23 @@ export function nextFreePointId(date: Date, taken: ReadonlySet<string>): string 
   }
 }
 
+/**
+ * The id of a VM's next point: the first second at or after `date` that is later than every id
+ * taken. Ids then grow with every point of a VM whatever the clock of the host taking it (one
+ * whose clock is behind continues after the newest point), so the id order is the order the
+ * points were taken in; two runs in the same second get different ids.
+ */
+export function nextPointId(date: Date, taken: Iterable<string>): string {
+  let t = Math.floor(date.getTime() / 1000) * 1000;
+  for (const id of taken) if (isPointId(id)) t = Math.max(t, pointIdTime(id).getTime() + 1000);
+  return pointIdFor(new Date(t));
+}
+
+/** The id one second after `id` (the next candidate when `id` is claimed by another run). */
+export function pointIdAfter(id: string): string {
+  return pointIdFor(new Date(pointIdTime(id).getTime() + 1000));
+}
+
 const UUIDISH = /^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/;
 
 /** A disk's target device as a manifest may name it (docs/FORMAT.md, "Names"): `vda`, `sdb`, `hdc`, … */
@@ -64,6 +81,13 @@ export const imageName = (type: ImageType, id: string) => `${type}-${id}.qcow2`;
 export const sumsName = (type: ImageType, id: string) => `${type}-${id}.sums`;
 export const imagePath = (vm: string, index: number, type: ImageType, id: string) => `${diskDir(vm, index)}/${imageName(type, id)}`;
 export const sumsPath = (vm: string, index: number, type: ImageType, id: string) => `${diskDir(vm, index)}/${sumsName(type, id)}`;
+/** A point id's claim (point-claim.ts): made exclusively before any file of the point, removed after its commit. */
+export const claimName = (id: string) => `.claim-${id}`;
+export const claimPath = (vm: string, id: string) => `${pointsDir(vm)}/${claimName(id)}`;
+export function parseClaimName(name: string): string | undefined {
+  const m = /^\.claim-(\d{8}-\d{6})$/.exec(name);
+  return m ? m[1] : undefined;
+}
 export const partialName = (job: string, finalName: string) => `.partial-${job}-${finalName}`;
 
 export function isPartial(name: string): boolean {

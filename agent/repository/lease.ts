@@ -89,7 +89,11 @@ export class Lease {
   private readonly ac = new AbortController();
   private released = false;
 
-  constructor(private readonly target: BackupTarget, readonly vm: string, private record: LeaseRecord, private readonly ttlMs: number, private readonly now: () => number) {}
+  /**
+   * `replaced`: the expired (or dead holder's) lease this one took over, if it did: that holder
+   * may still be running without knowing (clean-up leaves its files to it, Repository.cleanupLeftovers)
+   */
+  constructor(private readonly target: BackupTarget, readonly vm: string, private record: LeaseRecord, private readonly ttlMs: number, private readonly now: () => number, readonly replaced?: LeaseRecord) {}
 
   get holder(): LeaseRecord { return this.record; }
   /** fires when a renewal found the lease taken or gone: stop the work */
@@ -134,6 +138,7 @@ export async function acquireLease(target: BackupTarget, vm: string, req: LeaseR
   const ttl = req.ttlMs ?? DEFAULT_LEASE_TTL_MS;
   const path = leasePath(vm);
   await target.mkdirp(vmDir(vm), req.signal);
+  let replaced: LeaseRecord | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     const record: LeaseRecord = {
       format: 'sendense-lease', version: 1, owner: req.owner, host: req.host, pid: req.pid ?? process.pid, work: req.work,
@@ -147,7 +152,7 @@ export async function acquireLease(target: BackupTarget, vm: string, req: LeaseR
       } finally {
         await f.abort();
       }
-      return new Lease(target, vm, record, ttl, now);
+      return new Lease(target, vm, record, ttl, now, replaced);
     } catch (e) {
       if (!(e instanceof TargetError && e.code === 'exists')) throw e;
     }
@@ -182,6 +187,7 @@ export async function acquireLease(target: BackupTarget, vm: string, req: LeaseR
       if (moved.record) throw new LeaseError('busy', `[repository] VM ${vm} is busy: ${describe(moved.record)}; try again when it has finished`, moved.record);
     }
     await target.remove(aside, req.signal);
+    replaced = cur.record;
   }
   throw new LeaseError('busy', `[repository] VM ${vm}: could not take its lease (other agents kept changing it); try again`);
 }

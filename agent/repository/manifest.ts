@@ -68,6 +68,12 @@ export const PointManifest = z.object({
   format: z.literal('sendense-point'),
   version: z.literal(1),
   id: z.string().regex(/^\d{8}-\d{6}$/),
+  /**
+   * the point's place among the VM's points: 1 for the first, the parent's (previous point's)
+   * plus one after it (docs/FORMAT.md "Point ids and order"). Optional: points written before
+   * it existed have none; their order is their ids'.
+   */
+  seq: z.number().int().positive().optional(),
   vm_uuid: z.string(),
   type: z.enum(['full', 'incremental']),
   reason: z.string(),

@@ -6,8 +6,9 @@
 import type { BackupTarget } from '../target/port.ts';
 import { TargetError } from '../target/port.ts';
 import {
-  diskDir, isPointId, metadataPath, parseDiskDir, parseImageName, pointPath, pointsDir, vmDir,
+  claimPath, diskDir, isPointId, metadataPath, parseClaimName, parseDiskDir, parseImageName, pointPath, pointsDir, vmDir,
 } from './layout.ts';
+import { readClaim, type ClaimRecord } from './point-claim.ts';
 import { parseManifest, parseMetadata, type PointDisk, type PointManifest, type VmMetadata } from './manifest.ts';
 import { recoverRetention } from './retention-recover.ts';
 
@@ -122,12 +123,16 @@ export class Repository {
   }
 
   /**
-   * Removes what an interrupted run left (write order step 1): `.partial-*` files, and images or
-   * sums that no manifest names. Files of a job still running are kept (`keepJob`).
+   * Removes what an interrupted run left (write order step 1): `.partial-*` files, images or
+   * sums that no manifest names, and point id claims (`points/.claim-<id>`, point-claim.ts) of
+   * runs that are gone or whose point is committed. Only a dead owner's leftovers go: the files of
+   * a run whose claim `ownerAlive` says lives (a process of this host still running: its lease
+   * may have been taken over while it was stopped) are kept — its partials, its claim and the
+   * images of its point —, and so are `.partial-<job>-` files of the `keepJobs`.
    * First of all, a prune a crash cut short is finished or undone (docs/FORMAT.md, "Retention"):
    * its partial files are not leftovers until then.
    */
-  async cleanupLeftovers(vm: string, opts: { keepJobs?: readonly string[]; pointIds?: readonly string[]; signal?: AbortSignal } = {}): Promise<string[]> {
+  async cleanupLeftovers(vm: string, opts: { keepJobs?: readonly string[]; pointIds?: readonly string[]; ownerAlive?: (c: ClaimRecord) => boolean; signal?: AbortSignal } = {}): Promise<string[]> {
     const root = vmDir(vm);
     const entries = await this.target.list(root, opts.signal);
     const removed = entries.some((e) => e.isDirectory && e.name === 'retention') ? await recoverRetention(this.target, vm, { signal: opts.signal }) : [];
@@ -141,12 +146,28 @@ export class Repository {
       if (e.isDirectory && e.name === 'points') return { dir: pointsDir(vm), files: await this.target.list(pointsDir(vm), opts.signal) };
       return undefined;
     }));
+    // the claims first: whose files are a live run's
+    const keepJobs = new Set(opts.keepJobs ?? []);
+    const livePoints = new Set<string>();
+    const claims = lists.find((l) => l?.dir === pointsDir(vm))?.files.map((f) => parseClaimName(f.name)).filter((id): id is string => id !== undefined) ?? [];
+    for (const id of claims) {
+      const c = await readClaim(this.target, vm, id, opts.signal);
+      if (c === undefined) continue;
+      if (c !== 'garbled' && !ids.has(id) && opts.ownerAlive?.(c)) {
+        keepJobs.add(c.job);
+        livePoints.add(id);
+        continue;
+      }
+      await this.target.remove(claimPath(vm, id), opts.signal);
+      removed.push(claimPath(vm, id));
+    }
     for (const l of lists) {
       if (!l) continue;
       for (const f of l.files) {
-        const keep = (opts.keepJobs ?? []).some((j) => f.name.startsWith(`.partial-${j}-`));
+        if (parseClaimName(f.name) !== undefined) continue;
+        const keep = [...keepJobs].some((j) => f.name.startsWith(`.partial-${j}-`));
         const img = parseImageName(f.name);
-        const orphan = img !== undefined && !ids.has(img.id);
+        const orphan = img !== undefined && !ids.has(img.id) && !livePoints.has(img.id);
         const temp = f.name.startsWith('.') && !keep;
         if (temp || orphan) {
           await this.target.remove(`${l.dir}/${f.name}`, opts.signal);

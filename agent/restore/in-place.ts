@@ -3,12 +3,18 @@
  * In-place restore: one disk of one point onto a stopped VM's volume file, with rollback.
  *
  *   1. leftovers of an interrupted restore of this volume are settled first (see recoverVolume);
- *   2. refused: a volume that a running or paused domain uses, a block device, a missing file;
+ *   2. refused: a volume that a running or paused domain uses or whose image lock a process holds,
+ *      a block device, a missing file;
  *   3. the image is restored beside the volume as `.<name>.sendense-restore-<job>` (same
  *      directory, owner and mode), every block checked against the point's digests as it is read,
  *      and the written file is then read back (its guest view) and checked end to end;
- *   4. the volume is renamed aside to `.<name>.sendense-rollback-<job>`, the new image renamed in,
+ *   4. right before the swap the volume is checked free once more: no running domain of this host
+ *      has it, and no process holds its image lock (in-place-probe.ts: a VM started meanwhile, here
+ *      or on another host over NFS) — else the restore stops and the volume stays as it is;
+ *   5. the volume is renamed aside to `.<name>.sendense-rollback-<job>`, the new image renamed in,
  *      the directory fsync'd; only then is the rollback deleted.
+ * The whole restore holds the VM's repository lease (repository/vm-work.ts, work
+ * 'restore-in-place'): a backup, prune or second in-place restore of the VM fails 'busy' meanwhile.
  * Any failure or abort before the new image is in place puts the original back (same file, same
  * inode, same bytes). The format defaults to the volume's current one; a qcow2 volume becomes a
  * standalone qcow2 (no backing file: a template-backed CloudStack volume becomes flat).
@@ -19,11 +25,15 @@ import type { Hypervisor } from '../hypervisor/port.ts';
 import type { LocalFileInfo, LocalFiles } from './port.ts';
 import { restoreDisk, DiskRestoreError, type DiskRestoreResult } from './restore.ts';
 import { checkAgainstSums } from './sums-check.ts';
+import { underLease, type LeaseHolder } from '../repository/vm-work.ts';
+import type { VolumeProbe } from './in-place-probe.ts';
 
-export interface InPlaceDeps {
+export interface InPlaceDeps extends LeaseHolder {
   target: BackupTarget;
   hypervisor: Pick<Hypervisor, 'listDomains' | 'disks'>;
   files: LocalFiles;
+  /** who holds the volume's image lock (default: nobody is asked) */
+  probe?: VolumeProbe;
   log?: (msg: string) => void;
 }
 
@@ -109,6 +119,18 @@ export async function assertVolumeFree(deps: Pick<InPlaceDeps, 'hypervisor' | 'f
 }
 
 export async function restoreInPlace(deps: InPlaceDeps, req: InPlaceRequest): Promise<InPlaceResult> {
+  return underLease(deps.target, req.vm, { owner: `restore-${req.job}`, work: 'restore-in-place', host: deps.host, processAlive: deps.processAlive, log: deps.log, signal: req.signal },
+    (signal) => restoreUnderLease(deps, { ...req, signal }));
+}
+
+/** Throws unless the volume is free right now: no running domain here, no image lock anywhere. */
+async function assertVolumeUnused(deps: InPlaceDeps, volume: string, info: LocalFileInfo, signal?: AbortSignal): Promise<void> {
+  await assertVolumeFree(deps, volume, info, signal);
+  const holder = await deps.probe?.holder(volume, signal);
+  if (holder) throw new DiskRestoreError(`[restore] ${volume} is in use: ${holder} — was the VM started during the restore (here or on another host)? Stop it; the restore was not applied`);
+}
+
+async function restoreUnderLease(deps: InPlaceDeps, req: InPlaceRequest): Promise<InPlaceResult> {
   const volume = path.resolve(req.path);
   const dir = path.dirname(volume);
   const { files } = deps;
@@ -118,7 +140,7 @@ export async function restoreInPlace(deps: InPlaceDeps, req: InPlaceRequest): Pr
   if (!info) throw new DiskRestoreError(`[restore] no volume at ${volume}: an in-place restore writes over an existing volume file (use 'to' for a new file)`);
   if (info.kind === 'block') throw new DiskRestoreError(`[restore] ${volume} is a block device: in-place restore supports volume files only for now (restore to a file, then copy it with qemu-img convert -n)`);
   if (info.kind !== 'file') throw new DiskRestoreError(`[restore] ${volume} is a ${info.kind}, not a volume file`);
-  await assertVolumeFree(deps, volume, info, req.signal);
+  await assertVolumeUnused(deps, volume, info, req.signal);
   const current = await files.format(volume, req.signal);
   const format = req.format ?? current;
   if (format !== 'qcow2' && format !== 'raw') throw new DiskRestoreError(`[restore] ${volume} is a ${current} image: in-place restore writes qcow2 or raw (give format)`);
@@ -135,6 +157,7 @@ export async function restoreInPlace(deps: InPlaceDeps, req: InPlaceRequest): Pr
     const bytesWritten = (await files.stat(temp))?.size ?? 0;
     await req.onStep?.('checked');
     req.signal?.throwIfAborted();
+    await assertVolumeUnused(deps, volume, info, req.signal);
     await files.rename(volume, rollback);
     aside = true;
     await req.onStep?.('aside');

@@ -12,6 +12,7 @@ import { Repository } from '../repository/repository.ts';
 import { baseName, partialName } from '../repository/layout.ts';
 import { intentPath, retentionDir, type IntentMerge, type RetentionIntent } from '../repository/retention-intent.ts';
 import { RetentionError, readIntents, removePartials, removePoints, switchMerge, writeIntent } from '../repository/retention-recover.ts';
+import { underLease, type LeaseHolder } from '../repository/vm-work.ts';
 import { prunePlan } from './plan.ts';
 import { mergeDisk } from './merge-disk.ts';
 
@@ -24,7 +25,7 @@ export interface PruneProgress {
   bytesTotal: number;
 }
 
-export interface PruneOptions {
+export interface PruneOptions extends LeaseHolder {
   signal?: AbortSignal;
   onProgress?: (p: PruneProgress) => void;
   log?: (msg: string) => void;
@@ -44,7 +45,18 @@ export interface PruneResult {
   durationMs: number;
 }
 
+/**
+ * Runs under the VM's repository lease (repository/vm-work.ts): a backup, another prune or a
+ * restore test of the VM on any host sharing the repository makes it fail 'busy' before it
+ * reads anything, and the recovery of an interrupted prune it does first is under it too.
+ */
 export async function prunePoints(target: BackupTarget, vm: string, remove: readonly string[], o: PruneOptions = {}): Promise<PruneResult> {
+  const op = `prune-${randomBytes(4).toString('hex')}`;
+  return underLease(target, vm, { owner: op, work: 'prune', host: o.host, processAlive: o.processAlive, log: o.log, signal: o.signal },
+    (signal) => pruneUnderLease(target, vm, remove, { ...o, signal }, op));
+}
+
+async function pruneUnderLease(target: BackupTarget, vm: string, remove: readonly string[], o: PruneOptions, op: string): Promise<PruneResult> {
   const t0 = Date.now();
   const { signal } = o;
   const log = o.log ?? (() => {});
@@ -67,7 +79,6 @@ export async function prunePoints(target: BackupTarget, vm: string, remove: read
   if (already.length) log(`already removed by the recovered prune: ${already.join(', ')}`);
   if (!plan.remove.length) return { vmId: vm, removed: already.sort(), merged: [], bytesFreed: 0, bytesRead: 0, durationMs: Date.now() - t0 };
   const byId = new Map(points.map((p) => [p.id, p]));
-  const op = `prune-${randomBytes(4).toString('hex')}`;
   const intent: RetentionIntent = {
     format: 'sendense-retention-op', version: 1, op, vm_uuid: vm, created_at: now().toISOString(), remove: plan.remove,
     merges: plan.merges.map((m) => ({

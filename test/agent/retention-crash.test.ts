@@ -128,7 +128,8 @@ async function afterCrash(sub: string, remove: string[], remaining: string[]): P
     }
     // the same prune again: finishes (or redoes) the job — unless it had finished before the kill
     if (intents.length || remove.some((id) => ids.includes(id))) {
-      const r = await prunePoints(t, vm.uuid, remove);
+      // the killed prune's lease is a dead process's of this host: taken over at once
+      const r = await prunePoints(t, vm.uuid, remove, { host: CRASH_HOST, processAlive: () => false });
       expect(r.removed).toEqual(remove);
     } else {
       // nothing left to redo (e.g. killed between removing the record and its folder): the next
@@ -151,6 +152,9 @@ async function afterCrash(sub: string, remove: string[], remaining: string[]): P
     await t.close();
   }
 }
+
+/** the agent host the killed prunes run as (their leases are left behind, as a killed process's are) */
+const CRASH_HOST = 'retention-crash';
 
 describe('agent: a prune killed at any step loses nothing', () => {
   it('dies at every change k, then the next prune finishes', { timeout: 1_200_000 }, async () => {
@@ -176,7 +180,7 @@ describe('agent: a prune killed at any step loses nothing', () => {
       await run('cp', ['-a', path.join(host.root, 'base'), path.join(host.root, sub)]);
       const t = new DyingTarget(await target(sub), k);
       try {
-        const r = await prunePoints(t, vm.uuid, remove).then(() => undefined, (e: Error) => e);
+        const r = await prunePoints(t, vm.uuid, remove, { host: CRASH_HOST }).then(() => undefined, (e: Error) => e);
         if (!r) { steps = k - 1; break; }
         expect(r.message).toMatch(/killed at change|the process is dead/);
       } finally {
