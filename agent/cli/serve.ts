@@ -13,7 +13,9 @@
  *   --concurrency N      SENDENSE_AGENT_CONCURRENCY, default 2 jobs at once
  *   --socket-owner USER  give the socket to USER (name or uid[:gid]; default: the agent's user)
  *   --config FILE        SENDENSE_AGENT_CONFIG: JSON with the same settings (serve-config.ts);
- *                        options and variables win over it (the packages use /etc/sendense/agent.json)
+ *                        options and variables win over it (the packages use /etc/sendense/agent.json);
+ *                        its `allow` is the daemon's policy on repositories, SSH files, restore
+ *                        files and in-place volumes (agent/daemon/policy.ts), set only there
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,7 +28,10 @@ import { daemonEngine, hostEngine } from '../engine/host.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { run } from '../system/run.ts';
 import { parse, UsageError } from './args.ts';
-import { parseAgentConfig } from './serve-config.ts';
+import { parseAgentConfig, policyOf } from './serve-config.ts';
+import { NodeHostFacts, FileVolumeRecord } from '../daemon/host-facts-node.ts';
+import { DaemonGuard } from '../daemon/policy-guard.ts';
+import path from 'node:path';
 import { NodeLocalFiles } from '../restore/local-files.ts';
 import { removeScratchLeftovers } from '../restore/scratch.ts';
 
@@ -72,13 +77,15 @@ async function serve(argv: string[]): Promise<number> {
   const concurrency = Number(o.concurrency ?? process.env.SENDENSE_AGENT_CONCURRENCY ?? f.concurrency ?? 2);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1 (got '${o.concurrency}')`);
   const owner = await resolveOwner(o['socket-owner'] ?? f.socketOwner);
+  const policy = policyOf(f, configFile);
 
   const journal = await FileJournal.open(journalDir, { report: log });
   // the one engine of this process: its hypervisor also answers the domain listings
   const engine = hostEngine();
   const hypervisor = engine.hypervisor;
+  const guard = new DaemonGuard({ policy, facts: new NodeHostFacts(hypervisor), volumes: new FileVolumeRecord(path.join(path.dirname(journalDir), 'known-volumes.json')) });
   const agent = createAgentApp({
-    engine: daemonEngine(engine), journal, hypervisor, version: AGENT_VERSION, hostname: os.hostname(),
+    engine: daemonEngine(engine), journal, hypervisor, guard, version: AGENT_VERSION, hostname: os.hostname(),
     probe: probeCapabilities, problems: capabilityProblems, concurrency, workDir: engine.workDir(), log,
   });
   // the socket first: it refuses to start while another daemon serves there (and would be
@@ -92,6 +99,7 @@ async function serve(argv: string[]): Promise<number> {
   const stopped = await hypervisor.stopLeftoverExports(jobs).catch((e) => { log(`stopping leftover exports under ${jobs}: ${(e as Error).message}`); return 0; });
   if (stopped) log(`stopped ${stopped} qemu-nbd export(s) an interrupted run left under ${jobs}`);
   log(`serving on ${server.socketPath} (version ${AGENT_VERSION}, pid ${process.pid}, journal ${journalDir}, ${concurrency} job(s) at once)`);
+  log(`allowed: ${policy.repositories.length} repositor${policy.repositories.length === 1 ? 'y' : 'ies'} (${policy.repositories.map((r) => r.url).join(', ') || 'none: set allow.repositories in the config'}), restores below ${policy.restoreRoot}`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

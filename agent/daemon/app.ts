@@ -114,6 +114,7 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
     submitRestore: async (b) => runner.submitRestore(guard ? await admit(() => guard.restore(b)) : b),
     submitVerify: async (b) => runner.submitVerify(await access(b)),
     submitPrune: async (b) => runner.submitPrune(await access(b)),
+    submitImport: async (b) => runner.submitImport(await access(b)),
     scan: async (b, signal) => deps.engine.scan(await access(b), signal),
     list: (f) => runner.list(f),
     get: (id) => runner.get(id),

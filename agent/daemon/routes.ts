@@ -7,9 +7,13 @@
  *   GET  /v1/health              200 Health (ok:false + problems when the host cannot back up)
  *   GET  /v1/domains[?disks=true] 200 {domains}
  *   POST /v1/backups             202 {job} | 400 | 404 domain-not-found | 409 busy (+ jobId)
+ *                                (every body naming a repository, a file or a volume: 403 refused
+ *                                with `rule` and `configKey` when the daemon's policy forbids it)
  *   POST /v1/restores            202 {job} | 400 | 409 busy (same destination file)
  *   POST /v1/verify              202 {job} | 400
  *   POST /v1/prunes              202 {job} | 400 | 409 busy (a prune or backup of the VM runs)
+ *   POST /v1/imports             202 {job} | 400 | 409 busy (the same export) | 501 (VmwareImportBody:
+ *                                a VMware export below the agent's import root into the repository)
  *   POST /v1/scan                200 ScanOutcome (synchronous) | 400
  *   POST /v1/exports             200 application/octet-stream: one disk of one point (ExportBody),
  *                                Content-Length up front, X-Sendense-Point / -Disk / -Format /
@@ -33,14 +37,16 @@ import { streamSSE } from 'hono/streaming';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { validator } from 'hono/validator';
 import { z } from 'zod';
-import { JOB_STATES, type JobEvent } from './job.ts';
+import { JOB_KINDS, JOB_STATES, type JobEvent } from './job.ts';
 import { BackupBody, describeIssues, ExportBody, PruneBody, RestoreBody, ScanBody, VerifyBody } from '../engine/requests.ts';
 import { exportResponse } from '../restore/http-export.ts';
+import { VmwareImportBody } from '../vmware/requests.ts';
+import { PolicyError } from './policy.ts';
 import { JobsError, type AgentService, type JobsErrorCode, type Submitted } from './service.ts';
 
 const STATUS: Record<JobsErrorCode, ContentfulStatusCode> = {
   'not-found': 404, 'domain-not-found': 404, busy: 409, 'request-conflict': 409, finished: 409, stopping: 503, hypervisor: 502, journal: 500,
-  unsupported: 501, 'export-failed': 422,
+  unsupported: 501, 'export-failed': 422, refused: 403,
 };
 
 export const KEEPALIVE_MS = 15_000;
@@ -77,7 +83,7 @@ function queryOf<S extends z.ZodType>(schema: S): MiddlewareHandler<any, string,
 
 const JobsQuery = z.strictObject({
   state: z.enum(JOB_STATES).optional(),
-  kind: z.enum(['backup', 'restore', 'verify', 'prune']).optional(),
+  kind: z.enum(JOB_KINDS).optional(),
   domain: z.string().min(1).optional(),
   vmId: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
@@ -105,6 +111,7 @@ export function agentRoutes(service: AgentService) {
     .post('/v1/restores', jsonBody(RestoreBody), async (c) => accepted(c, await service.submitRestore(c.req.valid('json'))))
     .post('/v1/verify', jsonBody(VerifyBody), async (c) => accepted(c, await service.submitVerify(c.req.valid('json'))))
     .post('/v1/prunes', jsonBody(PruneBody), async (c) => accepted(c, await service.submitPrune(c.req.valid('json'))))
+    .post('/v1/imports', jsonBody(VmwareImportBody), async (c) => accepted(c, await service.submitImport(c.req.valid('json'))))
     .post('/v1/scan', jsonBody(ScanBody), async (c) => c.json(await service.scan(c.req.valid('json'), c.req.raw.signal), 200))
     .post('/v1/exports', jsonBody(ExportBody), async (c) => exportResponse(await service.exportDisk(c.req.valid('json'), c.req.raw.signal), c.req.valid('json').vmId))
     .get('/v1/jobs', queryOf(JobsQuery), async (c) => c.json({ jobs: await service.list(c.req.valid('query')) }, 200))
@@ -143,7 +150,10 @@ export function agentRoutes(service: AgentService) {
 
   app.notFound((c) => c.json(errorBody('not-found', `[agent] no route ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
   app.onError((err, c) => {
-    if (err instanceof JobsError) return c.json(errorBody(err.code, err.message, err.jobId ? { jobId: err.jobId } : {}), STATUS[err.code]);
+    if (err instanceof JobsError) {
+      const policy = err.cause instanceof PolicyError ? { rule: err.cause.rule, configKey: err.cause.configKey } : {};
+      return c.json(errorBody(err.code, err.message, { ...(err.jobId ? { jobId: err.jobId } : {}), ...policy }), STATUS[err.code]);
+    }
     if (err instanceof HTTPException && err.status === 400) return c.json(errorBody('invalid-request', `[agent] ${err.message}`), 400);
     if (err instanceof HTTPException) return c.json(errorBody('http', `[agent] ${err.message}`), err.status);
     return c.json(errorBody('internal', `[agent] ${err instanceof Error ? err.message : String(err)}`), 500);

@@ -9,6 +9,7 @@ import type { DomainDisk, DomainInfo } from '../hypervisor/port.ts';
 import type { JobEvent, JobKind, JobRecord, JobState } from './job.ts';
 import type { BackupBody, ExportBody, PruneBody, RestoreBody, ScanBody, ScanOutcome, VerifyBody } from '../engine/requests.ts';
 import type { ImageStream } from '../restore/port.ts';
+import type { VmwareImportBody } from '../vmware/requests.ts';
 
 export interface Capabilities {
   libvirt: {
@@ -77,6 +78,8 @@ export interface AgentService {
   submitVerify(body: VerifyBody): Promise<Submitted>;
   /** 'busy' while a backup or prune of the VM is queued or running */
   submitPrune(body: PruneBody): Promise<Submitted>;
+  /** a VMware export on this host into the repository; 'unsupported' when the engine cannot import */
+  submitImport(body: VmwareImportBody): Promise<Submitted>;
   scan(body: ScanBody, signal: AbortSignal): Promise<ScanOutcome>;
   list(filter: JobFilter): Promise<JobRecord[]>;
   get(id: string): Promise<JobRecord>;

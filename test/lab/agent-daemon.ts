@@ -83,12 +83,23 @@ export interface SpawnedDaemon {
   kill(signal: NodeJS.Signals): void;
 }
 
+/**
+ * The lab's daemon policy (agent.json `allow`): the lab's SSH repository hosts on loopback (any
+ * port) and the lab's folders for repositories, SSH files, restores and volumes.
+ */
+export function labAllow(): Record<string, unknown> {
+  const lab = labDir();
+  return { repositories: [{ url: 'ssh://sendense-repo@127.0.0.1:*/' }, { url: lab }], sshFiles: [lab], restoreRoot: lab, volumeRoots: [lab] };
+}
+
 /** `sendense-agent serve` as its own process (the real engine); resolves once its socket answers. */
-export async function spawnDaemon(o: { dir: string; socketOwner?: string; concurrency?: number }): Promise<SpawnedDaemon> {
+export async function spawnDaemon(o: { dir: string; socketOwner?: string; concurrency?: number; allow?: Record<string, unknown> }): Promise<SpawnedDaemon> {
   const socketPath = path.join(o.dir, 'run', 'agent.sock');
   const journalDir = path.join(o.dir, 'journal');
   const workDir = path.join(o.dir, 'work');
-  const args = ['serve', '--socket', socketPath, '--journal', journalDir, '--work-dir', workDir, ...(o.socketOwner ? ['--socket-owner', o.socketOwner] : []), ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : [])];
+  const config = path.join(o.dir, 'agent.json');
+  writeFileSync(config, JSON.stringify({ allow: o.allow ?? labAllow() }, null, 1));
+  const args = ['serve', '--config', config, '--socket', socketPath, '--journal', journalDir, '--work-dir', workDir, ...(o.socketOwner ? ['--socket-owner', o.socketOwner] : []), ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : [])];
   const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
   let err = '';
   child.stderr!.on('data', (b) => { err += b; });
