@@ -31,7 +31,10 @@ import type { BackupJob, JobStatus } from '../../db/schema.ts';
 import { StoreError, type JobPatch, type Store } from '../../db/store.ts';
 import { AgentGatewayError, type AgentGateway, type AgentJobStatus, type AgentProgress } from '../agents/port.ts';
 import { deviceOfTarget } from '../agents/targets.ts';
-import { sleep } from '../lib/sleep.ts';
+import { followAgentJob } from '../agents/follow.ts';
+import type { ChangeFeed } from '../../db/changes.ts';
+import { JobLeases } from '../lib/job-leases.ts';
+import { retryChanged, Subscribers } from '../lib/subscribers.ts';
 import type { RequestedMode } from '../policy/decide.ts';
 import { JobError } from './errors.ts';
 import { linkPoint, PointLinkError } from './link-point.ts';
@@ -62,6 +65,8 @@ export interface RunnerDeps {
    */
   instanceId?: string;
   jobLeaseMs?: number;
+  /** tells the other instances of a job's changes (their subscribers read it again); default: none */
+  changes?: ChangeFeed;
 }
 
 export interface EnqueueRequest {
@@ -81,7 +86,7 @@ const ACTIVE: JobStatus[] = ['dispatching', 'running', 'cancelling'];
 export class JobRunner {
   private readonly clock: () => Date;
   private readonly perHostLimit: number;
-  private readonly listeners = new Map<string, Set<JobListener>>();
+  private readonly subscribers: Subscribers<BackupJob>;
   /** the last row written for each job being watched: progress is merged into it */
   private readonly latest = new Map<string, BackupJob>();
   private readonly watchers = new Map<string, AbortController>();
@@ -91,17 +96,21 @@ export class JobRunner {
   private pumpAgain = false;
   /** enqueue calls per VM, one after the other (the one-queued-backup check and the insert together) */
   private readonly enqueueing = new Map<string, Promise<unknown>>();
-  private readonly holder: string;
-  private readonly leaseMs: number;
+  private readonly leases: JobLeases;
   /** jobs this instance is handing to an agent right now (its lease is its own, not a dead holder's) */
   private readonly dispatching = new Set<string>();
-  private keepalive?: ReturnType<typeof setInterval>;
 
   constructor(private readonly deps: RunnerDeps) {
-    this.holder = deps.instanceId ?? `runner-${crypto.randomUUID()}`;
-    this.leaseMs = deps.jobLeaseMs ?? 30_000;
     this.clock = deps.clock ?? (() => new Date());
+    this.leases = new JobLeases({
+      leases: deps.store.leases, kind: 'job', holder: deps.instanceId ?? `runner-${crypto.randomUUID()}`, ttlMs: deps.jobLeaseMs ?? 30_000,
+      clock: this.clock, log: (m) => this.log(m),
+    });
     this.perHostLimit = Math.max(1, deps.perHostLimit ?? 2);
+    this.subscribers = new Subscribers<BackupJob>({
+      kind: 'job', feed: deps.changes, load: (id) => deps.store.jobs.get(id), ended: (j) => isTerminal(j.status),
+      notFound: (id) => new JobError('notfound', `no job ${id}`), log: (m) => this.log(m),
+    });
   }
 
   // ---- requests ----
@@ -134,48 +143,40 @@ export class JobRunner {
   }
 
   async cancel(jobId: string): Promise<BackupJob> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const job = await this.deps.store.jobs.get(jobId);
-      if (!job) throw new JobError('notfound', `no job ${jobId}`);
-      if (isTerminal(job.status)) throw new JobError('conflict', `job ${jobId} has already ${job.status === 'cancelled' ? 'been cancelled' : job.status}`);
-      if (job.status === 'cancelling') return job;
-      if (job.status === 'queued') {
-        const done = await this.set(job.id, { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before it started' }, ['queued']);
-        if (done) { await this.auditEnd(done); this.pump(); return done; }
-        continue; // dispatched meanwhile
-      }
-      const cancelling = await this.set(job.id, { status: 'cancelling' }, allowedFrom('cancel'));
-      if (!cancelling) continue;
-      if (cancelling.agentJobId && cancelling.kvmHostId) {
-        try {
-          await this.deps.gateway.cancel(cancelling.kvmHostId, cancelling.agentJobId);
-        } catch (e) {
-          // unreachable: the watcher keeps polling and sees the end; unknown: the watcher fails it
-          this.log(`job ${job.id}: cancel not delivered: ${(e as Error).message}`);
-        }
-      }
-      return cancelling;
+    return retryChanged(() => this.cancelOnce(jobId), () => new JobError('conflict', `job ${jobId} changed state too often to cancel it; try again`));
+  }
+
+  /** one try: the job cancelled or cancelling, or undefined when its state changed meanwhile */
+  private async cancelOnce(jobId: string): Promise<BackupJob | undefined> {
+    const job = await this.deps.store.jobs.get(jobId);
+    if (!job) throw new JobError('notfound', `no job ${jobId}`);
+    if (isTerminal(job.status)) throw new JobError('conflict', `job ${jobId} has already ${job.status === 'cancelled' ? 'been cancelled' : job.status}`);
+    if (job.status === 'cancelling') return job;
+    if (job.status === 'queued') {
+      const done = await this.set(job.id, { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before it started' }, ['queued']);
+      if (done) { await this.auditEnd(done); this.pump(); }
+      return done; // undefined: dispatched meanwhile
     }
-    throw new JobError('conflict', `job ${jobId} changed state too often to cancel it; try again`);
+    const cancelling = await this.set(job.id, { status: 'cancelling' }, allowedFrom('cancel'));
+    if (cancelling?.agentJobId && cancelling.kvmHostId) {
+      try {
+        await this.deps.gateway.cancel(cancelling.kvmHostId, cancelling.agentJobId);
+      } catch (e) {
+        // unreachable: the watcher keeps polling and sees the end; unknown: the watcher fails it
+        this.log(`job ${job.id}: cancel not delivered: ${(e as Error).message}`);
+      }
+    }
+    return cancelling;
   }
 
-  /** Calls `fn` with the job at every change (progress included) until it ends; returns the unsubscribe. */
+  /** Calls `fn` with the job at every change (progress included; another instance's changes as it writes them) until it ends; returns the unsubscribe. */
   subscribe(jobId: string, fn: JobListener): () => void {
-    let set = this.listeners.get(jobId);
-    if (!set) this.listeners.set(jobId, (set = new Set()));
-    set.add(fn);
-    return () => { set!.delete(fn); if (set!.size === 0) this.listeners.delete(jobId); };
+    return this.subscribers.subscribe(jobId, fn);
   }
 
-  /** Resolves with the job once it has ended. */
-  async settled(jobId: string, signal?: AbortSignal): Promise<BackupJob> {
-    return new Promise<BackupJob>((resolve, reject) => {
-      const off = this.subscribe(jobId, (j) => { if (isTerminal(j.status)) { off(); resolve(j); } });
-      signal?.addEventListener('abort', () => { off(); reject(signal.reason); }, { once: true });
-      this.deps.store.jobs.get(jobId).then((j) => {
-        if (!j) { off(); reject(new JobError('notfound', `no job ${jobId}`)); } else if (isTerminal(j.status)) { off(); resolve(j); }
-      }, (e: unknown) => { off(); reject(e); });
-    });
+  /** Resolves with the job once it has ended (whichever instance runs it). */
+  settled(jobId: string, signal?: AbortSignal): Promise<BackupJob> {
+    return this.subscribers.settled(jobId, signal);
   }
 
   // ---- life cycle ----
@@ -188,16 +189,15 @@ export class JobRunner {
    */
   async recover(): Promise<{ resumed: number; failed: number; queued: number }> {
     const out = { resumed: 0, failed: 0, queued: 0 };
-    this.keepalive ??= setInterval(() => { void this.renew().catch((e: unknown) => this.log(`lease renewal: ${(e as Error).message}`)); }, Math.max(50, Math.floor(this.leaseMs / 3)));
-    this.keepalive.unref?.();
+    this.leases.start(() => this.recover());
     for (const job of await this.deps.store.jobs.unfinished()) {
       if (job.status === 'queued') { out.queued++; continue; }
       if (this.watchers.has(job.id) || this.dispatching.has(job.id) || this.stopped.signal.aborted) continue;
-      if (!(await this.claim(job.id))) continue; // a live instance has it
+      if (!(await this.leases.claim(job.id))) continue; // a live instance has it
       if (!job.agentJobId || !job.kvmHostId) {
         const failed = await this.fail(job.id, 'interrupted', 'the control plane stopped while handing the job to the agent: whether the agent started it is unknown');
         if (failed) out.failed++;
-        await this.deps.store.leases.release(`job:${job.id}`, this.holder);
+        await this.leases.drop(job.id);
         continue;
       }
       if (job.status === 'cancelling') {
@@ -213,26 +213,9 @@ export class JobRunner {
   /** Stops dispatching and watching, writing nothing more; agent jobs keep running (their leases given up: another instance may take them at once). */
   async stop(): Promise<void> {
     this.stopped.abort(new Error('[jobs] runner stopped'));
-    if (this.keepalive) clearInterval(this.keepalive);
-    const held = [...this.watchers.keys(), ...this.dispatching];
     for (const w of this.watchers.values()) w.abort(this.stopped.signal.reason);
     await Promise.allSettled([...this.inFlight, this.pumping]);
-    await Promise.allSettled(held.map((id) => this.deps.store.leases.release(`job:${id}`, this.holder)));
-  }
-
-  /** takes (or renews) the job's lease for this instance */
-  private claim(jobId: string): Promise<boolean> {
-    return this.deps.store.leases.acquire(`job:${jobId}`, this.holder, this.leaseMs, this.clock());
-  }
-
-  /** renews the leases of the jobs this instance has; a lost one (another instance took it) is let go; then looks for jobs to take over */
-  private async renew(): Promise<void> {
-    if (this.stopped.signal.aborted) return;
-    for (const [id, w] of [...this.watchers]) {
-      if (!(await this.claim(id))) { this.log(`job ${id}: another instance holds it now: no longer watched here`); w.abort(new Error('[jobs] lease lost')); }
-    }
-    for (const id of this.dispatching) await this.claim(id);
-    await this.recover();
+    await this.leases.stop();
   }
 
   /** Resolves when no dispatch, watch or pump is in flight (tests). */
@@ -262,8 +245,10 @@ export class JobRunner {
       const job = await this.set(id, { status: 'dispatching' }, ['queued']);
       if (!job) continue; // another instance took it
       this.dispatching.add(id);
-      await this.claim(id);
-      this.track(this.dispatch(job).finally(() => this.dispatching.delete(id)));
+      const mine = new AbortController(); // a lease lost while dispatching: the watch that follows finds out at its next renewal
+      await this.leases.claim(id);
+      this.leases.hold(id, mine);
+      this.track(this.dispatch(job).finally(() => { this.dispatching.delete(id); if (!this.stopped.signal.aborted) void this.leases.drop(id, false, mine); }));
     }
   }
 
@@ -332,56 +317,45 @@ export class JobRunner {
     if (this.watchers.has(job.id) || this.stopped.signal.aborted) return;
     const ac = new AbortController();
     this.watchers.set(job.id, ac);
+    this.leases.hold(job.id, ac);
     this.track(this.follow(job, ac.signal).finally(async () => {
       this.watchers.delete(job.id);
       this.latest.delete(job.id);
-      if (!this.stopped.signal.aborted && !ac.signal.aborted) await this.deps.store.leases.release(`job:${job.id}`, this.holder).catch(() => undefined);
+      if (!this.stopped.signal.aborted) await this.leases.drop(job.id, !ac.signal.aborted, ac);
     }));
   }
 
   private async follow(job: BackupJob, signal: AbortSignal): Promise<void> {
-    const { gateway } = this.deps;
     const hostId = job.kvmHostId!;
     const agentJobId = job.agentJobId!;
-    const pollMs = this.deps.pollMs ?? 2000;
     const giveUpMs = this.deps.unreachableTimeoutMs ?? 30 * 60_000;
     let current = job;
     let lastWrite = 0;
-    let unreachableSince: number | undefined;
-    for (;;) {
-      if (signal.aborted) return;
-      try {
-        for await (const ev of gateway.events(hostId, agentJobId, { signal })) {
-          unreachableSince = undefined;
-          if (ev.type === 'state' && ['succeeded', 'failed', 'cancelled'].includes(ev.status.state)) { await this.finish(current, ev.status); return; }
-          const progress = ev.type === 'progress' ? ev.progress : ev.status.progress;
-          if (!progress) continue;
+    let end: AgentJobStatus;
+    try {
+      end = await followAgentJob(this.deps.gateway, hostId, agentJobId, {
+        signal, pollMs: this.deps.pollMs ?? 2000, giveUpMs, log: (m) => this.log(`job ${job.id}: ${m}`),
+        onProgress: async (progress) => {
           current = { ...(this.latest.get(job.id) ?? current), ...progressPatch(progress) };
-          this.notify(current);
-          if (Date.now() - lastWrite >= (this.deps.progressWriteMs ?? 1000)) {
-            lastWrite = Date.now();
-            current = (await this.set(job.id, progressPatch(progress), ['running', 'cancelling'], false)) ?? current;
-          }
-        }
-        // the stream ended without a terminal state: ask
-        const status = await gateway.jobStatus(hostId, agentJobId, { signal });
-        if (['succeeded', 'failed', 'cancelled'].includes(status.state)) { await this.finish(current, status); return; }
-      } catch (e) {
-        if (signal.aborted) return;
-        if (e instanceof AgentGatewayError && e.code === 'unknown_job') {
-          await this.fail(job.id, 'agent_lost_job', `the agent on host ${hostId} no longer knows job ${agentJobId} (restarted without its journal?): no restore point was recorded`);
-          return;
-        }
-        // unreachable or protocol: poll until the agent answers again, or give up
-        unreachableSince ??= Date.now();
-        if (Date.now() - unreachableSince > giveUpMs) {
-          await this.fail(job.id, 'agent_unreachable', `the agent on host ${hostId} did not answer for ${Math.round(giveUpMs / 1000)} s: ${(e as Error).message}`);
-          return;
-        }
-        this.log(`job ${job.id}: ${(e as Error).message}; polling again in ${pollMs} ms`);
+          this.subscribers.notify(current, false); // not written yet: the other instances hear of it when it is
+          if (Date.now() - lastWrite < (this.deps.progressWriteMs ?? 1000)) return;
+          lastWrite = Date.now();
+          current = (await this.set(job.id, progressPatch(progress), ['running', 'cancelling'], false)) ?? current;
+        },
+      });
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e instanceof AgentGatewayError && e.code === 'unknown_job') {
+        await this.fail(job.id, 'agent_lost_job', `the agent on host ${hostId} no longer knows job ${agentJobId} (restarted without its journal?): no restore point was recorded`);
+        return;
       }
-      try { await sleep(pollMs, signal); } catch { return; }
+      if (e instanceof AgentGatewayError && e.code === 'unreachable') {
+        await this.fail(job.id, 'agent_unreachable', `the agent on host ${hostId} did not answer for ${Math.round(giveUpMs / 1000)} s: ${((e.cause as Error | undefined) ?? e).message}`);
+        return;
+      }
+      throw e;
     }
+    await this.finish(current, end);
   }
 
   private async finish(job: BackupJob, status: AgentJobStatus): Promise<void> {
@@ -426,7 +400,7 @@ export class JobRunner {
       });
       const done = await store.jobs.get(job.id);
       if (done) {
-        this.notify(done);
+        this.subscribers.notify(done);
         await this.auditEnd(done, { restorePointId: point.id, pointId: m.id, type: m.type, reason: m.reason });
       }
     } catch (e) {
@@ -446,15 +420,10 @@ export class JobRunner {
     if (j) {
       if (isTerminal(j.status)) this.latest.delete(id);
       else this.latest.set(id, j);
-      if (notify) this.notify(j);
+      if (notify) this.subscribers.notify(j);
+      else this.subscribers.publish(id);
     }
     return j;
-  }
-
-  private notify(job: BackupJob): void {
-    for (const fn of [...(this.listeners.get(job.id) ?? [])]) {
-      try { fn(job); } catch (e) { this.log(`listener of job ${job.id} threw: ${(e as Error).message}`); }
-    }
   }
 
   private async auditEnd(job: BackupJob, details: Record<string, unknown> = {}): Promise<void> {

@@ -23,6 +23,8 @@
 import type { Restore, RestoreStatus } from '../../db/schema.ts';
 import type { RestorePatch, Store } from '../../db/store.ts';
 import { followAgentJob } from '../agents/follow.ts';
+import type { ChangeFeed } from '../../db/changes.ts';
+import { retryChanged, Subscribers } from '../lib/subscribers.ts';
 import { AgentGatewayError, type AgentGateway, type AgentJobStatus, type AgentRestoreDestination } from '../agents/port.ts';
 import { CloudStackError } from '../cloudstack/errors.ts';
 import type { CloudStackApi } from '../cloudstack/port.ts';
@@ -49,6 +51,8 @@ export interface RestoreRunnerDeps {
   /** progress is written to the database at most this often (default 1000 ms) */
   progressWriteMs?: number;
   log?: (msg: string) => void;
+  /** tells the other instances of a restore's changes (their subscribers read it again); default: none */
+  changes?: ChangeFeed;
 }
 
 export interface RestoreRequest {
@@ -90,13 +94,17 @@ export async function loadPoint(store: Store, restorePointId: string) {
 
 export class RestoreRunner {
   private readonly clock: () => Date;
-  private readonly listeners = new Map<string, Set<RestoreListener>>();
+  private readonly subscribers: Subscribers<Restore>;
   private readonly runs = new Map<string, AbortController>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly stopped = new AbortController();
 
   constructor(private readonly deps: RestoreRunnerDeps) {
     this.clock = deps.clock ?? (() => new Date());
+    this.subscribers = new Subscribers<Restore>({
+      kind: 'restore', feed: deps.changes, load: (id) => deps.store.restores.get(id), ended: (r) => isRestoreFinished(r.status),
+      notFound: (id) => new RestoreError('notfound', `no restore ${id}`), log: (m) => this.log(m),
+    });
   }
 
   // ---- requests ----
@@ -129,42 +137,33 @@ export class RestoreRunner {
   }
 
   async cancel(id: string): Promise<Restore> {
-    const { store, gateway } = this.deps;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const r = await store.restores.get(id);
-      if (!r) throw new RestoreError('notfound', `no restore ${id}`);
-      if (isRestoreFinished(r.status)) throw new RestoreError('conflict', `restore ${id} has already ${r.status === 'cancelled' ? 'been cancelled' : r.status}`);
-      if (r.status === 'cancelling') return r;
-      if (r.kind === 'download') throw new RestoreError('conflict', 'a download ends when its client closes the connection');
-      const next = await this.set(id, r.status === 'queued' && !this.runs.has(id)
-        ? { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before it started' }
-        : { status: 'cancelling' }, [r.status]);
-      if (!next) continue;
-      const current = resultOf(next).disks.find((d) => d.state === 'running' && d.agentJobId);
-      if (next.status === 'cancelling' && current && next.kvmHostId) {
-        await gateway.cancel(next.kvmHostId, current.agentJobId!).catch((e: unknown) => this.log(`restore ${id}: cancel not delivered: ${(e as Error).message}`));
-      }
-      return next;
+    return retryChanged(() => this.cancelOnce(id), () => new RestoreError('conflict', `restore ${id} changed state too often to cancel it; try again`));
+  }
+
+  private async cancelOnce(id: string): Promise<Restore | undefined> {
+    const r = await this.deps.store.restores.get(id);
+    if (!r) throw new RestoreError('notfound', `no restore ${id}`);
+    if (isRestoreFinished(r.status)) throw new RestoreError('conflict', `restore ${id} has already ${r.status === 'cancelled' ? 'been cancelled' : r.status}`);
+    if (r.status === 'cancelling') return r;
+    if (r.kind === 'download') throw new RestoreError('conflict', 'a download ends when its client closes the connection');
+    const next = await this.set(id, r.status === 'queued' && !this.runs.has(id)
+      ? { status: 'cancelled', finishedAt: this.clock(), errorCode: 'cancelled', error: 'cancelled before it started' }
+      : { status: 'cancelling' }, [r.status]);
+    const current = next && resultOf(next).disks.find((d) => d.state === 'running' && d.agentJobId);
+    if (next?.status === 'cancelling' && current && next.kvmHostId) {
+      await this.deps.gateway.cancel(next.kvmHostId, current.agentJobId!).catch((e: unknown) => this.log(`restore ${id}: cancel not delivered: ${(e as Error).message}`));
     }
-    throw new RestoreError('conflict', `restore ${id} changed state too often to cancel it; try again`);
+    return next;
   }
 
+  /** Calls `fn` with the restore at every change (another instance's too); returns the unsubscribe. */
   subscribe(id: string, fn: RestoreListener): () => void {
-    let set = this.listeners.get(id);
-    if (!set) this.listeners.set(id, (set = new Set()));
-    set.add(fn);
-    return () => { set!.delete(fn); if (set!.size === 0) this.listeners.delete(id); };
+    return this.subscribers.subscribe(id, fn);
   }
 
-  /** Resolves with the restore once it has ended. */
-  async settled(id: string, signal?: AbortSignal): Promise<Restore> {
-    return new Promise<Restore>((resolve, reject) => {
-      const off = this.subscribe(id, (r) => { if (isRestoreFinished(r.status)) { off(); resolve(r); } });
-      signal?.addEventListener('abort', () => { off(); reject(signal.reason); }, { once: true });
-      this.deps.store.restores.get(id).then((r) => {
-        if (!r) { off(); reject(new RestoreError('notfound', `no restore ${id}`)); } else if (isRestoreFinished(r.status)) { off(); resolve(r); }
-      }, (e: unknown) => { off(); reject(e); });
-    });
+  /** Resolves with the restore once it has ended (whichever instance runs it). */
+  settled(id: string, signal?: AbortSignal): Promise<Restore> {
+    return this.subscribers.settled(id, signal);
   }
 
   // ---- life cycle ----
@@ -217,9 +216,7 @@ export class RestoreRunner {
   }
 
   notify(r: Restore): void {
-    for (const fn of [...(this.listeners.get(r.id) ?? [])]) {
-      try { fn(r); } catch (e) { this.log(`listener of restore ${r.id} threw: ${(e as Error).message}`); }
-    }
+    this.subscribers.notify(r);
   }
 
   // ---- the work ----

@@ -16,13 +16,14 @@
  * polls again the jobs a previous process left running with an agent job id, and fails the rest
  * as interrupted. `stop` stops watching without writing.
  */
+import { followAgentJob } from '../agents/follow.ts';
 import { AgentGatewayError, type AgentJobStatus } from '../agents/port.ts';
 import { sleep } from '../lib/sleep.ts';
 import type { MaintenanceJob, MaintenanceKind, MaintenanceTrigger, RestorePoint } from '../../db/schema.ts';
 import type { Store } from '../../db/store.ts';
 import type { MetricsRegistry } from '../metrics/registry.ts';
 import { verifyResults } from '../verification/outcome.ts';
-import { awaitAgentJob, MaintenanceError, pickAgentHost, type MaintenanceGateway } from './agent-job.ts';
+import { MaintenanceError, pickAgentHost, type MaintenanceGateway } from './agent-job.ts';
 import { scannedVms } from './import.ts';
 import { planFor, vmPolicy } from './preview.ts';
 
@@ -31,8 +32,10 @@ export interface MaintenanceRunnerDeps {
   gateway: MaintenanceGateway;
   clock?: () => Date;
   log?: (msg: string) => void;
-  /** agent job status poll interval (default 200 ms) */
+  /** agent job status poll interval while its event stream is down (default 200 ms) */
   pollMs?: number;
+  /** how long an agent may stay unreachable before its job is failed (default 60 s) */
+  unreachableTimeoutMs?: number;
   metrics?: MetricsRegistry;
 }
 
@@ -211,7 +214,9 @@ export class MaintenanceRunner {
   }
 
   private async finishAgentJob(job: MaintenanceJob, hostId: string, agentJobId: string, signal: AbortSignal): Promise<MaintenanceJob> {
-    const s: AgentJobStatus = await awaitAgentJob(this.deps.gateway, hostId, agentJobId, { pollMs: this.deps.pollMs, signal });
+    const s: AgentJobStatus = await followAgentJob(this.deps.gateway, hostId, agentJobId, {
+      signal, pollMs: this.deps.pollMs ?? 200, giveUpMs: this.deps.unreachableTimeoutMs ?? 60_000, log: (m) => this.deps.log?.(`[maintenance] ${m}`),
+    });
     const at = this.clock();
     const asked = job.request.pointId as string | undefined;
     if (job.kind === 'verify' && s.state === 'failed' && s.error?.code === 'verification-failed') {
