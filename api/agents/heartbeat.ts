@@ -8,7 +8,8 @@
  * `agent.work_dir_full`, `agent.work_dir_freed`), a log line and the `sendense_agent_events_total`
  * counter. When an agent is back, the backups that failed `host_unavailable` on its host (or for
  * want of any agent, for stopped VMs) and were the VM's last attempt are queued again: the first
- * good run catches up without waiting for the next schedule.
+ * good run catches up without waiting for the next schedule. An agent lost for `failoverAfterMs`
+ * has its in-flight backups of stopped VMs failed over to other agents (health/failover.ts).
  *
  * The control plane runs it every `heartbeatSeconds` under the round lease `round:heartbeat`
  * (one instance at a time). A lost agent is seen within one round plus `timeoutMs`.
@@ -16,6 +17,7 @@
 import type { Store } from '../../db/store.ts';
 import type { EnqueueRequest } from '../jobs/runner.ts';
 import type { MetricsRegistry } from '../metrics/registry.ts';
+import { failOverLostAgent } from './health/failover.ts';
 import { assessAgent, DEFAULT_HEALTH_RULES, type AgentEventKind, type HealthProbe, type HealthRules } from './health/assess.ts';
 import { AgentGatewayError, type AgentGateway } from './port.ts';
 
@@ -30,8 +32,10 @@ export interface HeartbeatDeps {
   rules?: Partial<Omit<HealthRules, 'controlPlaneVersion'>>;
   log?: (msg: string) => void;
   metrics?: MetricsRegistry;
-  /** queues the catch-up backups when an agent is back (none: no catch-up) */
+  /** queues the catch-up backups when an agent is back, and the failed-over ones (none: neither) */
   runner?: { enqueue(req: EnqueueRequest): Promise<unknown> };
+  /** a lost agent's in-flight stopped-VM backups fail over once it has been lost this long (default 60 s) */
+  failoverAfterMs?: number;
 }
 
 export interface HeartbeatReport {
@@ -41,6 +45,8 @@ export interface HeartbeatReport {
   events: { hostId: string; hostname: string; kind: AgentEventKind; message: string }[];
   /** VM ids whose backup was queued again because their host's agent is back */
   caughtUp: string[];
+  /** VM ids whose in-flight backup on a lost agent was failed over (queued again for another) */
+  failedOver: string[];
 }
 
 const AUDIT_OUTCOME: Record<AgentEventKind, 'ok' | 'error'> = {
@@ -50,7 +56,7 @@ const AUDIT_OUTCOME: Record<AgentEventKind, 'ok' | 'error'> = {
 export async function checkAgents(deps: HeartbeatDeps): Promise<HeartbeatReport> {
   const clock = deps.clock ?? (() => new Date());
   const rules: HealthRules = { ...DEFAULT_HEALTH_RULES, ...deps.rules, controlPlaneVersion: deps.version };
-  const out: HeartbeatReport = { active: 0, inactive: 0, error: 0, events: [], caughtUp: [] };
+  const out: HeartbeatReport = { active: 0, inactive: 0, error: 0, events: [], caughtUp: [], failedOver: [] };
   const agents = await deps.store.agents.list();
   const back: string[] = [];
   await Promise.all(agents.map(async (a) => {
@@ -78,6 +84,9 @@ export async function checkAgents(deps: HeartbeatDeps): Promise<HeartbeatReport>
         outcome: AUDIT_OUTCOME[ev.kind], details: { hostname: a.hostname, message: ev.message, ...ev.details },
       });
       if (ev.kind === 'recovered' || ev.kind === 'up') back.push(a.hostId);
+    }
+    if (deps.runner && v.status === 'inactive') {
+      out.failedOver.push(...await failOverLostAgent({ store: deps.store, runner: deps.runner, clock, log: deps.log }, { ...a, status: v.status, statusMessage: v.message }, deps.failoverAfterMs ?? 60_000));
     }
   }));
   if (deps.runner && back.length) out.caughtUp = await catchUp(deps, back);

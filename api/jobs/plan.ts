@@ -17,7 +17,7 @@ import { JobError } from './errors.ts';
  * unusable, or the repository may now hold a point the database does not (a point rejected,
  * a job the agent may have finished unseen) — an incremental would build on it.
  */
-export const FORCE_FULL_AFTER = ['incremental_impossible', 'checkpoint_invalid', 'point_rejected', 'interrupted', 'agent_lost_job', 'agent_unreachable'];
+export const FORCE_FULL_AFTER = ['incremental_impossible', 'checkpoint_invalid', 'point_rejected', 'interrupted', 'agent_lost_job', 'agent_unreachable', 'agent_lost'];
 
 export interface BackupPlan {
   vm: CloudStackVm;

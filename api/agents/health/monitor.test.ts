@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HostStateSchema } from '../../cloudstack-sim/state.ts';
 import { disksOf, makeFixture, testWorld, type Fixture } from '../../testing/fixture.ts';
+import { checkAgents } from '../heartbeat.ts';
 import { delegateGateway } from '../delegate.ts';
 import { MemoryAgentGateway } from '../memory.ts';
 
@@ -151,6 +152,40 @@ describe('placement through the runner', () => {
     const third = await f.cp.runner.settled((await f.cp.runner.enqueue({ vmId: db, trigger: 'manual' })).id);
     expect(third).toMatchObject({ status: 'failed', errorCode: 'host_unavailable' });
     expect(third.error).toMatch(/^host unavailable: no healthy agent reaches the storage of stopped VM db-1: kvm1 agent inactive since .*; kvm2 agent inactive since /);
+  });
+
+  it('an agent lost mid-job: after the grace period its stopped VM\'s in-flight backup fails over to the other agent (a full); the old one records nothing', async () => {
+    const { f, memory, kvm1, kvm2 } = await twoHosts();
+    const db = f.vmId('db-1');
+    await f.cp.heartbeat();
+    expect(await f.cp.runner.settled((await f.cp.runner.enqueue({ vmId: db, trigger: 'manual' })).id)).toMatchObject({ status: 'succeeded', kvmHostId: kvm1.id });
+    memory.pause();
+    const inFlight = await f.cp.runner.enqueue({ vmId: db, trigger: 'manual' });
+    const t0 = Date.now();
+    while ((await f.store.jobs.get(inFlight.id))!.status !== 'running' && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(await f.store.jobs.get(inFlight.id)).toMatchObject({ status: 'running', kvmHostId: kvm1.id });
+    memory.setReachable(kvm1.id, false);
+    const round = (failoverAfterMs: number) => checkAgents({ store: f.store, gateway: f.gateway, runner: f.cp.runner, version: '0.2.0', failoverAfterMs });
+    // within the grace period: nothing moves (a link that dropped for a moment keeps its job)
+    expect((await round(60_000)).failedOver).toEqual([]);
+    expect((await f.store.jobs.get(inFlight.id))!.status).toBe('running');
+    const r = await round(0);
+    expect(r.failedOver).toEqual([db]);
+    const old = (await f.store.jobs.get(inFlight.id))!;
+    expect(old).toMatchObject({ status: 'failed', errorCode: 'agent_lost' });
+    expect(old.error).toMatch(/^the agent on kvm[^ ]* was lost while it had this backup \(last heartbeat .*\): queued again for another agent; no restore point was recorded$/);
+    memory.resume();
+    const [next] = await f.store.jobs.list({ vmId: db, limit: 1 });
+    expect(next.id).not.toBe(inFlight.id);
+    const done = await f.cp.runner.settled(next.id);
+    expect(done).toMatchObject({ status: 'succeeded', kvmHostId: kvm2.id, type: 'full' });
+    expect(done.typeReason).toMatch(/agent_lost/);
+    // the lost agent comes back and finishes its copy: the control plane records no point for the failed job
+    memory.setReachable(kvm1.id, true);
+    await new Promise((r) => setTimeout(r, 500));
+    await f.cp.runner.idle();
+    expect((await f.store.jobs.get(inFlight.id))!).toMatchObject({ status: 'failed', errorCode: 'agent_lost' });
+    expect((await f.store.points.listForVm(db)).map((p) => p.jobId)).not.toContain(inFlight.id);
   });
 
   it('a migrated VM (CloudStack moved its hostid) is backed up by its new host\'s agent; discovery records the move', async () => {
