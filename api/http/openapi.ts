@@ -8,8 +8,9 @@ import { z } from 'zod';
 import {
   AgentDto, AssignmentBody, AssignmentDto, AssignmentParam, AuditDto, AuditQuery, BackupBody, DiscoveryReportDto, ErrorBody, Health, HealthDetail, HostDto,
   IdParam, JobDto, JobList, JobListQuery, LoginBody, LoginResponse, Me, PageQuery, PolicyCreateBody, PolicyDto, PolicyList, PolicyUpdateBody,
-  RepositoryDto, RestorePointList, VmDetailDto, VmList, VmListQuery,
+  RepositoryDto, RestorePointList, VmDetailDto,
 } from './schemas.ts';
+import { VM_ROUTES } from './vm-schemas.ts';
 import { RevokeBody, SsoBody } from './auth-schemas.ts';
 import { RESTORE_ROUTES } from './restore-schemas.ts';
 import { MAINTENANCE_ROUTES } from '../retention/schemas.ts';
@@ -42,7 +43,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v1/auth/sso', summary: 'Single sign-on behind a same-origin proxy: CloudStack\'s JSESSIONID cookie + sessionkey (cookie, X-CloudStack-Sessionkey header or body), checked with CloudStack → a short-lived token', tag: 'auth', auth: 'none', body: SsoBody, responses: { 200: LoginResponse, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody } },
   { method: 'post', path: '/api/v1/auth/logout', summary: 'Sign out: the token ends now', tag: 'auth', auth: 'user', responses: { 204: null } },
   { method: 'post', path: '/api/v1/auth/revoke', summary: 'End every token of a user now (root admin)', tag: 'auth', auth: 'admin', body: RevokeBody, responses: { 204: null } },
-  { method: 'get', path: '/api/v1/vms', summary: 'VMs the caller may see', tag: 'vms', auth: 'user', query: VmListQuery, responses: { 200: VmList } },
+  ...VM_ROUTES,
   { method: 'post', path: '/api/v1/discovery', summary: 'Run discovery from CloudStack now (root admin)', tag: 'vms', auth: 'admin', responses: { 200: DiscoveryReportDto } },
   { method: 'get', path: '/api/v1/vms/{id}', summary: 'One VM with its disks, policy and last job (somebody else\'s VM is a 404, as a missing one)', tag: 'vms', auth: 'user', params: IdParam, responses: { 200: VmDetailDto, 404: ErrorBody } },
   { method: 'post', path: '/api/v1/vms/{id}/backups', summary: 'Back the VM up now (CloudStack takeBackup); 202 with the queued job', tag: 'vms', auth: 'user', params: IdParam, body: BackupBody, responses: { 202: JobDto, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody } },
