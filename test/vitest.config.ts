@@ -30,6 +30,7 @@ const UNIT = [
   'agent/cli/serve-config.test.ts',
   'agent/daemon/journal.test.ts',
   'agent/daemon/policy.test.ts',
+  'agent/daemon/queue-priority.test.ts',
   'agent/hypervisor/memory-disk.test.ts',
   'agent/hypervisor/memory.test.ts',
   'agent/hypervisor/xml.test.ts',

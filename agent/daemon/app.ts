@@ -124,9 +124,14 @@ export function createAgentApp(deps: AgentAppDeps): AgentApp {
       await runner.start();
       const exporter = deps.exporter ?? ('exportDisk' in deps.engine ? (deps.engine as AgentEngine & DiskExporter) : undefined);
       if (!exporter) throw new JobsError('unsupported', '[daemon] this agent cannot stream restore points (its engine has no export)');
+      const req = await access(body);
+      // a download takes a slot of the daemon's queue until its stream ends
+      const release = await runner.slot(signal);
       try {
-        return await exporter.exportDisk(await access(body), signal);
+        const img = await exporter.exportDisk(req, signal);
+        return { ...img, close: async () => { try { await img.close(); } finally { release(); } } };
       } catch (e) {
+        release();
         if (e instanceof JobsError) throw e;
         const msg = e instanceof Error ? e.message : String(e);
         const code = (x: unknown) => (x as { code?: unknown } | undefined)?.code;

@@ -10,6 +10,10 @@
  *   REFUSED ('busy', naming the job to follow), not queued behind it — the control plane owns
  *   scheduling and retries, and two back-to-back backups of one VM are never what it wants.
  *   Likewise two restores writing the same file. Everything else queues for a free slot.
+ * - The queue: backups (and restores, imports, downloads) go before maintenance work (verify,
+ *   prune), first come first served within each; a maintenance job waits while anything else is
+ *   queued. Downloads (`slot()`: the export streams) take a slot like a job and hold it until
+ *   their stream ends, so they count against the same concurrency limit.
  * - A job is journaled as queued before submit() resolves: whoever got its id can find it again,
  *   across daemon and control-plane restarts.
  * - At start, jobs the journal still has as queued or running were cut off by a restart or crash:
@@ -46,6 +50,14 @@ export interface DaemonJobRunnerDeps {
 
 type Listener = (e: JobEvent) => void;
 
+/** kinds that wait while a backup, restore, import or download is queued */
+const MAINTENANCE: ReadonlySet<JobKind> = new Set(['verify', 'prune']);
+
+interface StreamWaiter {
+  grant(): void;
+  fail(e: Error): void;
+}
+
 interface Live {
   rec: JobRecord;
   key?: string;
@@ -71,7 +83,9 @@ export class DaemonJobRunner {
   private readonly finished = new Map<string, JobRecord>();
   /** the caller's requestId → job id, for retried submissions */
   private readonly byRequest = new Map<string, string>();
+  /** job ids and stream waiters' ids (`stream:…`), in the order they came */
   private readonly queue: string[] = [];
+  private readonly streams = new Map<string, StreamWaiter>();
   private running = 0;
   private stopping = false;
   private started: Promise<void> | undefined;
@@ -269,6 +283,8 @@ export class DaemonJobRunner {
     await this.start().catch(() => {});
     this.stopping = true;
     for (const id of this.queue.splice(0)) {
+      this.streams.get(id)?.fail(new JobsError('stopping', `${C} the agent is stopping: the download did not start`));
+      this.streams.delete(id);
       const l = this.live.get(id);
       if (l) await this.finish(l, 'failed', { error: { code: 'agent-stopped', message: `${C} the agent stopped before the job started` } });
     }
@@ -283,9 +299,60 @@ export class DaemonJobRunner {
 
   // ---- running
 
+  /**
+   * A slot for a download (an export stream): it waits in the queue as a job would (before
+   * maintenance, after what came first) and holds the slot until the returned release is called.
+   * Rejects when `signal` aborts while waiting (the client went away) or the agent stops.
+   */
+  async slot(signal?: AbortSignal): Promise<() => void> {
+    await this.ready();
+    signal?.throwIfAborted();
+    const id = `stream:${crypto.randomUUID()}`;
+    return new Promise<() => void>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.queue.indexOf(id);
+        if (i < 0) return;
+        this.queue.splice(i, 1);
+        this.streams.delete(id);
+        reject(signal!.reason instanceof Error ? signal!.reason : new Error('aborted while waiting for a free slot'));
+      };
+      this.streams.set(id, {
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          let released = false;
+          resolve(() => {
+            if (released) return;
+            released = true;
+            this.running -= 1;
+            this.pump();
+          });
+        },
+        fail: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(id);
+      this.log(`a download waits for a slot (${this.queue.length} queued)`);
+      this.pump();
+    });
+  }
+
+  /** The queue entry to run next: the first that is not maintenance, else the first. */
+  private takeNext(): string | undefined {
+    const urgent = this.queue.findIndex((id) => this.streams.has(id) || !MAINTENANCE.has(this.live.get(id)?.rec.kind ?? 'backup'));
+    return this.queue.splice(urgent >= 0 ? urgent : 0, 1)[0];
+  }
+
   private pump(): void {
     while (!this.stopping && this.running < this.concurrency && this.queue.length) {
-      const l = this.live.get(this.queue.shift()!);
+      const id = this.takeNext()!;
+      const waiter = this.streams.get(id);
+      if (waiter) {
+        this.streams.delete(id);
+        this.running += 1;
+        waiter.grant();
+        continue;
+      }
+      const l = this.live.get(id);
       if (!l) continue;
       this.running += 1;
       l.done = this.runJob(l).finally(() => {
