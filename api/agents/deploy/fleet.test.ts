@@ -63,7 +63,7 @@ describe('deploying agents to many hosts (memory hosts)', () => {
     expect(by.m.message).toMatch(/HOST KEY CHANGED/);
     // the link key reaches only the socket forward; the repository got one key per deployed host
     const keys = fleet.host('a').files.get('/var/lib/sendense/.ssh/authorized_keys')!;
-    expect(keys).toMatchObject({ owner: 'sendense', mode: 0o600, content: 'restrict,port-forwarding,permitopen="none",permitlisten="none" ssh-ed25519 AAAALINK sendense-control-plane\n' });
+    expect(keys).toMatchObject({ owner: 'sendense', mode: 0o600, content: 'restrict,port-forwarding,permitopen="none",permitlisten="none",command="/bin/false" ssh-ed25519 AAAALINK sendense-control-plane\n' });
     expect(fleet.host('a').files.get('/var/lib/sendense-agent/.ssh/repo_ed25519')).toMatchObject({ owner: 'root', mode: 0o600 });
     expect(repo.authorizedKeys.split('\n').filter(Boolean).map((l) => l.split(' ').pop())).toEqual(expect.arrayContaining(['sendense-agent@id-a', 'sendense-agent@id-b', 'sendense-agent@id-c']));
     // progress per host, ending with a row each and one done
@@ -146,7 +146,8 @@ describe('deploying agents to many hosts (memory hosts)', () => {
     expect(fleet.host('a').files.has('/etc/sendense/agent.json')).toBe(true);
     expect(repo.authorizedKeys).toMatch(/sendense-agent@id-a/);
     const purged = await removeFleet(deps, [target('a')], settings, true);
-    expect(purged[0]).toMatchObject({ outcome: 'current', message: 'not installed: nothing to remove' });
+    expect(purged[0]).toMatchObject({ outcome: 'removed', message: 'purged the config and state a remove left; its repository key revoked' });
+    expect((await removeFleet(deps, [target('a')], settings, true))[0]).toMatchObject({ outcome: 'current', message: 'not installed: nothing to remove' });
     await deployFleet(deps, [target('a')], settings);
     const p2 = await removeFleet(deps, [target('a')], settings, true);
     expect(p2[0]).toMatchObject({ outcome: 'removed', message: 'purged 0.2.0; its repository key revoked' });

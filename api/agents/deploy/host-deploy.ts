@@ -215,9 +215,10 @@ export async function removeHost(deps: DeployDeps, t: DeployTarget, s: Pick<Depl
     emit({ type: 'host', host: t.name, step: 'remove', fraction: 0.4 });
     const changed: string[] = [];
     const format: PackageFormat = facts.osRelease && /ID(_LIKE)?=.*(rhel|fedora|centos|rocky|alma)/.test(facts.osRelease) ? 'rpm' : 'deb';
-    if (facts.installedVersion !== null) {
-      await session.remove(format, purge, { signal });
-      changed.push(purge ? `purged ${facts.installedVersion}` : `removed ${facts.installedVersion}`);
+    if (facts.installedVersion !== null || purge) {
+      if (await session.remove(format, purge, { signal })) {
+        changed.push(facts.installedVersion === null ? 'purged the config and state a remove left' : `${purge ? 'purged' : 'removed'} ${facts.installedVersion}`);
+      }
     }
     if (purge) {
       // rpm has no purge, and the repository key lives in the agent's state: take it all away

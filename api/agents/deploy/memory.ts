@@ -150,11 +150,13 @@ export class MemoryFleet implements HostConnector, AgentProbe {
       },
       async remove(_format, purge) {
         live();
-        if (!h.installed) return;
+        const leftovers = [...h.files.keys()].filter((p) => p.startsWith('/etc/sendense') || p.startsWith('/var/lib/sendense'));
+        if (!h.installed && !(purge && leftovers.length)) return false;
         h.installed = null;
         h.service = { enabled: false, active: false };
-        if (purge) for (const p of [...h.files.keys()]) if (p.startsWith('/etc/sendense') || p.startsWith('/var/lib/sendense')) h.files.delete(p);
+        if (purge) for (const p of leftovers) h.files.delete(p);
         h.log.push(purge ? 'purge' : 'remove');
+        return true;
       },
       async removePath(p) {
         live();

@@ -95,7 +95,8 @@ export interface HostSession {
   writeFile(path: string, content: string, opts: WriteFileOptions): Promise<void>;
   /** 'start' enables and starts (restarts when running) the unit; 'state' reads it */
   service(action: 'start' | 'restart' | 'state', opts?: { signal?: AbortSignal }): Promise<ServiceState>;
-  remove(format: PackageFormat, purge: boolean, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** true when there was something to remove (a purge also takes what an earlier remove left) */
+  remove(format: PackageFormat, purge: boolean, opts?: { signal?: AbortSignal }): Promise<boolean>;
   /** removes a file or directory tree (no error when missing) */
   removePath(path: string, opts?: { signal?: AbortSignal }): Promise<void>;
   close(): Promise<void>;
