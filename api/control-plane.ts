@@ -67,6 +67,8 @@ export interface ControlPlaneOptions {
   instanceId?: string;
   /** a job whose instance died is re-attached by another after this long (default 30 s) */
   jobLeaseMs?: number;
+  /** a lost agent's in-flight backups of stopped VMs fail over after this long (default 60 s: api/agents/health/failover.ts) */
+  agentFailoverMs?: number;
 }
 
 export interface StartOptions {
@@ -149,7 +151,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
   // the agent health monitor: a round's verdicts, events, and the catch-up when an agent is back
-  const heartbeat = () => checkAgents({ store, gateway, clock, version: opts.version, log, metrics, runner });
+  const heartbeat = () => checkAgents({ store, gateway, clock, version: opts.version, log, metrics, runner, failoverAfterMs: opts.agentFailoverMs });
 
   const timers: Cron[] = [];
   const every = (seconds: number | undefined, def: number, name: string, fn: () => Promise<unknown>) => {

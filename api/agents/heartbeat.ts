@@ -58,6 +58,8 @@ export async function checkAgents(deps: HeartbeatDeps): Promise<HeartbeatReport>
   const rules: HealthRules = { ...DEFAULT_HEALTH_RULES, ...deps.rules, controlPlaneVersion: deps.version };
   const out: HeartbeatReport = { active: 0, inactive: 0, error: 0, events: [], caughtUp: [], failedOver: [] };
   const agents = await deps.store.agents.list();
+  // events name the host as CloudStack does (the agent's own host name may be anything)
+  const hostNames = new Map((await deps.store.hosts.list({ includeRemoved: true })).map((h) => [h.id, h.name]));
   const back: string[] = [];
   await Promise.all(agents.map(async (a) => {
     const at = clock();
@@ -70,23 +72,24 @@ export async function checkAgents(deps: HeartbeatDeps): Promise<HeartbeatReport>
       const unreachable = e instanceof AgentGatewayError ? e.code === 'unreachable' || e.code === 'aborted' : (e as Error)?.name === 'TimeoutError';
       probe = { answered: false, unreachable, message: (e as Error).message };
     }
-    const v = assessAgent(a, probe, rules);
+    const name = hostNames.get(a.hostId) ?? a.hostname;
+    const v = assessAgent({ ...a, hostname: name }, probe, rules);
     await deps.store.agents.heartbeat(a.hostId, answer
       ? { status: v.status, at, message: v.message, version: answer.version, hostname: answer.hostname, capabilities: answer.capabilities, sshKeyFingerprint: answer.sshKeyFingerprint ?? undefined }
       : { status: v.status, at, message: v.message });
     out[v.status]++;
     for (const ev of v.events) {
-      out.events.push({ hostId: a.hostId, hostname: a.hostname, kind: ev.kind, message: ev.message });
+      out.events.push({ hostId: a.hostId, hostname: name, kind: ev.kind, message: ev.message });
       deps.log?.(`[agents] ${ev.message}`);
       deps.metrics?.inc('sendense_agent_events_total', 'Agent health events raised (lost, error, recovered, up, version_drift, work_dir_full, work_dir_freed)', { event: ev.kind });
       await deps.store.audit.append({
         at, actor: 'system:health', via: 'system', action: `agent.${ev.kind}`, targetType: 'host', targetId: a.hostId,
-        outcome: AUDIT_OUTCOME[ev.kind], details: { hostname: a.hostname, message: ev.message, ...ev.details },
+        outcome: AUDIT_OUTCOME[ev.kind], details: { host: name, agentHostname: answer?.hostname ?? a.hostname, message: ev.message, ...ev.details },
       });
       if (ev.kind === 'recovered' || ev.kind === 'up') back.push(a.hostId);
     }
     if (deps.runner && v.status === 'inactive') {
-      out.failedOver.push(...await failOverLostAgent({ store: deps.store, runner: deps.runner, clock, log: deps.log }, { ...a, status: v.status, statusMessage: v.message }, deps.failoverAfterMs ?? 60_000));
+      out.failedOver.push(...await failOverLostAgent({ store: deps.store, runner: deps.runner, clock, log: deps.log }, { ...a, hostname: name, status: v.status, statusMessage: v.message }, deps.failoverAfterMs ?? 60_000));
     }
   }));
   if (deps.runner && back.length) out.caughtUp = await catchUp(deps, back);

@@ -12,15 +12,18 @@
  *  1. all three agents active; a stopped VM's backup runs on the least busy agent (kvm1: all idle, by name)
  *  2. kvm1's daemon SIGKILLed → seen as lost (status inactive, agent.lost audited) within
  *     LOST_WITHIN_MS = one 2 s round + the 10 s health timeout (measured: printed)
- *  3. the stopped VM's next backup fails over to another agent and restores bit-exact
+ *  3. the stopped VM's next backup fails over to another agent and restores bit-exact;
+ *     kvm2's "host" dies (daemon and its qemu-nbd SIGKILLed) mid-copy of another stopped VM: after
+ *     the grace period (FAILOVER_MS) that backup is failed `agent_lost` and runs again on kvm3
  *  4. the running VM on kvm1: "host unavailable: kvm1 agent inactive since <time>", no point
  *  5. kvm1's daemon started again → recovered; the monitor catches the running VM's backup up, on kvm1
  *  6. the simulator migrates the running VM to kvm3 (its hostid), discovery sees it, the next
  *     backup runs on kvm3's agent
- * Run time: about 1–2 minutes on this 2-core machine (TCG guest start, six small backups).
+ * Run time: about 2–3 minutes on this 2-core machine under load (TCG guest start, eight backups,
+ * two restores; 143 s in a run at 00:03 UTC with seven other helpers' work on the machine).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLinkGateway } from '../../api/agents/link-gateway.ts';
@@ -42,6 +45,17 @@ const HEARTBEAT_S = 2;
 const HEALTH_TIMEOUT_MS = 10_000;
 const LOST_WITHIN_MS = HEARTBEAT_S * 1000 + HEALTH_TIMEOUT_MS;
 const MiB = 2 ** 20;
+/** a lost agent's in-flight stopped-VM backups fail over after this long (the product's default is 60 s) */
+const FAILOVER_MS = 1000;
+
+/** A host dying: its agent daemon and the daemon's children (qemu-nbd exports) SIGKILLed at once. */
+function killHost(d: SpawnedDaemon): void {
+  const children = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(d.pid); } catch { return false; }
+  });
+  d.kill('SIGKILL');
+  for (const c of children) { try { process.kill(Number(c), 'SIGKILL'); } catch { /* gone */ } }
+}
 
 const cleanups: (() => Promise<unknown>)[] = [];
 let sim: Simulator;
@@ -55,6 +69,7 @@ const dirs = new Map<string, string>();
 const hostIds: Record<'kvm1' | 'kvm2' | 'kvm3', string> = { kvm1: '', kvm2: '', kvm3: '' };
 let web: { id: string; lab: LabVm };
 let db: { id: string; lab: LabVm };
+let big: { id: string; lab: LabVm };
 const logs: string[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,6 +140,10 @@ beforeAll(async () => {
   });
   web = { id: mapped(webLab, 'web-1', true).vmId, lab: webLab };
   db = { id: mapped(dbLab, 'db-1', false).vmId, lab: dbLab };
+  // a stopped VM whose backup takes long enough to kill its agent mid-copy
+  const bigLab = await createLabVm({ label: 'fo-big', transient: false, start: false, disks: [{ size: 256 * MiB, format: 'raw', randomPrefix: 160 * MiB }] });
+  cleanups.push(() => bigLab.remove());
+  big = { id: mapped(bigLab, 'big-1', false).vmId, lab: bigLab };
   // both VMs' disk folders are SharedMountPoint pools of kvm1's cluster: every host of it reaches them
   sim = createSimulator({ state, hypervisor: createVirshHypervisor() });
   const served = await serveSimulator(sim, { port: 0 });
@@ -147,7 +166,7 @@ beforeAll(async () => {
   await store.repositories.sync([{ name: 'fo', url: repoUrl, kind: 'ssh', isDefault: true, capacityBytes: 2 ** 40 }]);
   cp = createControlPlane({
     store, gateway, tokenSecret: randomBytes(32).toString('hex'),
-    cloudstack: { endpoint: served.endpoint, credentials: sim.adminKeys }, pollMs: 200, progressWriteMs: 200,
+    cloudstack: { endpoint: served.endpoint, credentials: sim.adminKeys }, pollMs: 200, progressWriteMs: 200, agentFailoverMs: FAILOVER_MS,
     log: (m) => { logs.push(`${new Date().toISOString()} ${m}`); if (process.env.SENDENSE_DEBUG) process.stderr.write(`${m}\n`); },
   });
   cleanups.push(() => cp.stop());
@@ -203,6 +222,33 @@ describe('agent health, placement and failover on three KVM hosts with real agen
     expect(job.status).toBe('succeeded');
     expect(['kvm2', 'kvm3']).toContain(nameOf(job.kvmHostId));
     expect(await restoresTo(job, db.id, db.lab.disks[0].path)).toBe(true);
+  });
+
+  it('kvm2\'s host dies mid-backup of a stopped VM: after the grace period that backup is failed agent_lost and runs again on kvm3 (a full), restoring bit-exact', async () => {
+    const first = await cp.runner.enqueue({ vmId: big.id, trigger: 'manual' });
+    const running = await until('the big backup copying on kvm2', async () => {
+      const j = await store.jobs.get(first.id);
+      if (j && ['succeeded', 'failed', 'cancelled'].includes(j.status)) throw new Error(`[failover test] the big backup ended before it could be cut: ${j.status} ${j.error ?? ''}`);
+      return j?.status === 'running' && (j.bytesDone ?? 0) > 0 && j;
+    }, 120_000);
+    expect(nameOf(running.kvmHostId)).toBe('kvm2');
+    const t0 = Date.now();
+    killHost(daemons.get(hostIds.kvm2)!);
+    const failed = await until('the in-flight backup failed over', async () => {
+      const j = await store.jobs.get(first.id);
+      return j?.status === 'failed' && j;
+    }, LOST_WITHIN_MS + FAILOVER_MS + 10_000);
+    console.log(`[failover test] the backup cut on kvm2 failed over ${Date.now() - t0} ms after the host died (${failed.error})`);
+    expect(failed).toMatchObject({ errorCode: 'agent_lost' });
+    expect(failed.error).toMatch(/^the agent on kvm2 was lost while it had this backup .*queued again for another agent; no restore point was recorded$/);
+    const [again] = await store.jobs.list({ vmId: big.id, limit: 1 });
+    expect(again.id).not.toBe(first.id);
+    const done = await cp.runner.settled(again.id, AbortSignal.timeout(240_000));
+    expect(done.error ?? '').toBe('');
+    expect(done).toMatchObject({ status: 'succeeded', type: 'full' });
+    expect(nameOf(done.kvmHostId)).toBe('kvm3');
+    expect(await restoresTo(done, big.id, big.lab.disks[0].path)).toBe(true);
+    expect((await store.points.listForVm(big.id)).map((p) => p.jobId)).toEqual([done.id]);
   });
 
   let unavailable: BackupJob;

@@ -173,7 +173,7 @@ describe('placement through the runner', () => {
     expect(r.failedOver).toEqual([db]);
     const old = (await f.store.jobs.get(inFlight.id))!;
     expect(old).toMatchObject({ status: 'failed', errorCode: 'agent_lost' });
-    expect(old.error).toMatch(/^the agent on kvm[^ ]* was lost while it had this backup \(last heartbeat .*\): queued again for another agent; no restore point was recorded$/);
+    expect(old.error).toMatch(/^the agent on kvm1 was lost while it had this backup \(last heartbeat .*\): queued again for another agent; no restore point was recorded$/);
     memory.resume();
     const [next] = await f.store.jobs.list({ vmId: db, limit: 1 });
     expect(next.id).not.toBe(inFlight.id);
