@@ -67,8 +67,6 @@ export interface CliBackup {
   truths?: string[];
   /** 'empty' (default): the CLI must say nothing on stderr */
   stderr?: 'empty' | 'any';
-  /** an stderr that earns one retry, with a warning (retention.test.ts: a create seen twice under load) */
-  retryOnce?: RegExp;
 }
 
 export interface CliBackupResult {
@@ -85,11 +83,7 @@ export async function backupWithCli(o: CliBackup): Promise<CliBackupResult> {
   const truths: Record<string, string> = {};
   for (const d of o.truths ?? []) truths[d] = await o.vm.truth(d);
   const args = ['backup', '--domain', o.vm.name, '--repo', o.host.url(o.repo ?? 'repo'), ...sshArgs(o.host), ...(o.args ?? []), '--json'];
-  let r = await cli(args);
-  if (o.retryOnce?.test(r.stderr)) {
-    console.warn(`backup of ${o.vm.name} retried after: ${r.stderr.trim()}`);
-    r = await cli(args);
-  }
+  const r = await cli(args);
   if ((o.stderr ?? 'empty') === 'empty') expect(r.stderr, r.stderr).toBe('');
   expect(r.code, r.stderr).toBe(0);
   expect(r.json, r.stderr).toMatchObject({ ok: true, ...(o.expect ? { type: o.expect } : {}) });

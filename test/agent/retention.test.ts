@@ -40,8 +40,7 @@ afterAll(async () => { await vm?.remove(); await host?.stop(); });
 const repoDir = (sub = 'repo') => path.join(host.root, sub);
 
 async function backup(mode: 'full' | 'incremental'): Promise<string> {
-  // retryOnce: seen once under load, the SSH target's exclusive create ran twice (not retention's code)
-  const r = await backupWithCli({ vm, host, args: ['--mode', mode], expect: mode, truths: ['vda', 'vdb'], retryOnce: /cannot create .*\.partial-.*File exists/ });
+  const r = await backupWithCli({ vm, host, args: ['--mode', mode], expect: mode, truths: ['vda', 'vdb'] });
   truths.push({ point: r.pointId, vda: r.truths.vda, vdb: r.truths.vdb });
   return r.pointId;
 }
