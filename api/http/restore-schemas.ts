@@ -24,9 +24,11 @@ export const RestoreBody = z.object({
     .meta({ description: 'new-volume: the volume name (suffixed with -<disk> when there are several); default <vm>-<disk>-restore-<point>' }),
   stopVm: z.boolean().optional().meta({ description: 'in-place: stop a running VM first (otherwise a running VM is refused with 409)' }),
   startVm: z.boolean().optional().meta({ description: 'in-place: start the VM when every disk is back' }),
+  force: z.boolean().optional().meta({ description: 'in-place: restore although CloudStack lists VM snapshots of the VM (refused with 409 otherwise): they live inside its qcow2 volumes and are lost' }),
 }).strict().superRefine((b, ctx) => {
   if (b.mode === 'in-place' && (b.attachToVmId || b.name)) ctx.addIssue({ code: 'custom', path: [b.attachToVmId ? 'attachToVmId' : 'name'], message: 'only for mode new-volume' });
   if (b.mode === 'new-volume' && (b.stopVm !== undefined || b.startVm !== undefined)) ctx.addIssue({ code: 'custom', path: [b.stopVm !== undefined ? 'stopVm' : 'startVm'], message: 'only for mode in-place' });
+  if (b.mode === 'new-volume' && b.force !== undefined) ctx.addIssue({ code: 'custom', path: ['force'], message: 'only for mode in-place' });
 }).meta({ id: 'RestoreRequest' });
 
 export const DownloadQuery = z.object({

@@ -41,6 +41,7 @@ import { linkPoint, PointLinkError } from './link-point.ts';
 import { planBackup } from './plan.ts';
 import { placeBackup, PlacementError } from './place.ts';
 import { pickRunnable } from './queue.ts';
+import { assertNoInPlaceRestore } from '../restore/exclusive.ts';
 import { allowedFrom, isTerminal } from './state.ts';
 
 export interface RunnerDeps {
@@ -128,6 +129,8 @@ export class JobRunner {
   private async enqueueOnce(req: EnqueueRequest): Promise<BackupJob> {
     const [queued] = await this.deps.store.jobs.list({ vmId: req.vmId, status: ['queued'], limit: 1 });
     if (queued) return queued;
+    // an in-place restore replaces the VM's volumes: no backup of it meanwhile (409)
+    await assertNoInPlaceRestore(this.deps.store, req.vmId, 'a backup');
     const requested = req.requested ?? 'auto';
     const plan = await planBackup(this.deps.store, req.vmId, requested, req.policyId);
     const now = this.clock();

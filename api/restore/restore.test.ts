@@ -222,3 +222,53 @@ describe('restore API', () => {
     expect(memory.volumes.size).toBe(1);
   });
 });
+
+describe('in-place restores are exclusive per VM (issue 12 item 2)', () => {
+  it('refused (409) while CloudStack lists VM snapshots of the VM, naming what would be lost; force: true restores', async () => {
+    const { f: fx } = await world();
+    const point = await backedUp(fx, 'db-1');
+    const alice = await fx.login('alice');
+    fx.sim.state.vmSnapshots.push({
+      id: crypto.randomUUID(), name: 'i-3-12-VM_VS_1', displayName: 'before-upgrade', description: '', vmId: fx.vmId('db-1'),
+      type: 'Disk', state: 'Ready', current: true, created: '2026-12-01T10:00:00+0000',
+    });
+    const refused = await restore(fx, alice, point.id, { mode: 'in-place' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/db-1 has 1 VM snapshot\(s\) in CloudStack: before-upgrade \(2026-12-01T10:00:00\+0000\)\. They live inside its qcow2 volumes.*would be lost.*force: true/);
+    expect(await fx.store.restores.list({ vmId: fx.vmId('db-1') })).toEqual([]);
+    const forced = await restore(fx, alice, point.id, { mode: 'in-place', force: true });
+    expect(forced.status, JSON.stringify(forced.body)).toBe(202);
+    expect((await fx.cp.restores.settled(forced.body.id)).status).toBe('succeeded');
+    expect((await restore(fx, alice, point.id, { mode: 'new-volume', force: true })).status).toBe(400);
+  });
+
+  it('a second in-place restore or a backup of the VM while one runs, or one while a backup of the VM is running: 409 naming the other', async () => {
+    const { f: fx } = await world(() => ({ ticks: 1000 }));
+    const point = await backedUp(fx, 'db-1');
+    const alice = await fx.login('alice');
+    const first = await restore(fx, alice, point.id, { mode: 'in-place', disks: ['vda'] });
+    expect(first.status).toBe(202);
+    const [second, third] = await Promise.all([restore(fx, alice, point.id, { mode: 'in-place' }), restore(fx, alice, point.id, { mode: 'in-place' })]);
+    for (const r of [second, third]) {
+      expect(r.status).toBe(409);
+      expect(r.body.error.message).toMatch(new RegExp(`in-place restore ${first.body.id} of VM .* is already (queued|running)`));
+    }
+    // nor a backup of the VM meanwhile (API and scheduler go through the same enqueue)
+    const backup = await fx.req('POST', `/api/v1/vms/${fx.vmId('db-1')}/backups`, { token: alice, body: {} });
+    expect(backup.status).toBe(409);
+    expect(((await backup.json()) as any).error.message).toMatch(new RegExp(`a backup of VM .* must wait: in-place restore ${first.body.id} of the VM is (queued|running)`));
+    // a restore as a new volume touches no VM volume: it is not refused
+    expect((await restore(fx, alice, point.id, { mode: 'new-volume', disks: ['vda'] })).status).toBe(202);
+    await fx.req('POST', `/api/v1/restores/${first.body.id}/cancel`, { token: alice });
+    await fx.cp.restores.settled(first.body.id);
+
+    // a backup of the VM still running (its record says so, as a running agent job's does)
+    const [job] = await fx.store.jobs.list({ vmId: fx.vmId('db-1') });
+    await fx.store.jobs.update(job.id, { status: 'running' });
+    const during = await restore(fx, alice, point.id, { mode: 'in-place' });
+    expect(during.status).toBe(409);
+    expect(during.body.error.message).toMatch(new RegExp(`backup ${job.id} of VM .* is running: an in-place restore waits until it has finished`));
+    await fx.store.jobs.update(job.id, { status: 'succeeded' });
+    expect((await restore(fx, alice, point.id, { mode: 'in-place' })).status).toBe(202);
+  });
+});
