@@ -6,6 +6,7 @@
  * own repository connection and closes it at the end (for a stream: when the stream is closed).
  */
 import { randomUUID } from 'node:crypto';
+import { nodeFreeSpace } from '../restore/free-space.ts';
 import { HttpUploadPoster } from '../restore/http-upload.ts';
 import { openImageStream } from '../restore/image-stream.ts';
 import { restoreInPlace } from '../restore/in-place.ts';
@@ -45,7 +46,7 @@ function restoreTo(ctx: HostContext, req: RestoreBody, run: EngineRun): Promise<
       };
     }
     if (req.upload) {
-      const r = await restoreUpload({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir(), poster: new HttpUploadPoster() }, {
+      const r = await restoreUpload({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir(), freeSpace: nodeFreeSpace, poster: new HttpUploadPoster() }, {
         ...base, format: req.upload.format, url: req.upload.url, headers: req.upload.headers,
       });
       run.log(`uploaded to ${r.url}: HTTP ${r.status} ${r.answer.trim().slice(0, 200)}`);
@@ -71,7 +72,7 @@ function restoreTo(ctx: HostContext, req: RestoreBody, run: EngineRun): Promise<
 export function verifyJob(ctx: HostContext, req: VerifyBody, run: EngineRun): Promise<VerifyOutcome> {
   const verify = (target: BackupTarget, signal: AbortSignal) => async () => {
     let r = await verifyPoints({ target, checkImage }, req.vmId, { point: req.point, signal });
-    if (req.restoreTest) r = await addRestoreTests({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir() }, r, signal);
+    if (req.restoreTest) r = await addRestoreTests({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir(), freeSpace: nodeFreeSpace }, r, signal);
     return { vmId: r.vm, ok: r.ok, points: r.points, durationMs: r.durationMs };
   };
   if (!req.restoreTest) return ctx.withRepo(req, run.signal, (target) => verify(target, run.signal)());
@@ -85,7 +86,7 @@ export function verifyJob(ctx: HostContext, req: VerifyBody, run: EngineRun): Pr
 export async function exportJob(ctx: HostContext, req: ExportBody, signal: AbortSignal): Promise<ImageStream> {
   const target = await ctx.openRepo(req, signal);
   try {
-    const img = await openImageStream({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir() }, { vm: req.vmId, disk: req.disk, point: req.point, format: req.format, signal });
+    const img = await openImageStream({ target, files: new NodeLocalFiles(), scratchDir: ctx.workDir(), freeSpace: nodeFreeSpace }, { vm: req.vmId, disk: req.disk, point: req.point, format: req.format, signal });
     let closed = false;
     return {
       ...img,

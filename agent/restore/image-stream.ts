@@ -13,13 +13,15 @@ import type { ImageStream, LocalFiles } from './port.ts';
 import { openPointChain } from './chain-read.ts';
 import { verifiedContent } from './ordered-read.ts';
 import { restoreDisk, DiskRestoreError, type RestoreRequest } from './restore.ts';
-import { scratchPath } from './scratch.ts';
+import { ensureScratchSpace, scratchNeed, scratchPath, type FreeSpace } from './scratch.ts';
 
 export interface ImageStreamDeps {
   target: BackupTarget;
   files: LocalFiles;
   /** where qcow2 images are built (the agent's work dir) */
   scratchDir: string;
+  /** checked before the scratch image is made (ensureScratchSpace); none: not checked */
+  freeSpace?: FreeSpace;
 }
 
 /** as a restore's: the progress callback reports the qcow2 build (before the stream exists) */
@@ -41,6 +43,7 @@ export async function openImageStream(deps: ImageStreamDeps, req: ImageStreamReq
     };
   }
   const scratch = scratchPath(deps.scratchDir, 'image', [req.vm, req.disk, pointId], 'qcow2');
+  if (deps.freeSpace) await ensureScratchSpace(deps.freeSpace, deps.scratchDir, scratchNeed(await repo.chain(req.vm, pointId, req.disk, req.signal)), `the qcow2 image of ${req.vm} ${req.disk} at ${pointId}`);
   const out = await deps.files.create(scratch);
   const r = await restoreDisk(deps.target, out, { vm: req.vm, disk: req.disk, point: pointId, format: 'qcow2', inFlight: req.inFlight, signal: req.signal, onProgress: req.onProgress });
   let closed = false;

@@ -56,6 +56,9 @@ export interface LocalFiles {
   syncDir(dir: string): Promise<void>;
 }
 
+/** The free bytes of the file system a folder is on, for a writer that is not root (statfs bavail). */
+export type FreeSpace = (dir: string) => Promise<number>;
+
 /** One disk of one point as a byte stream of known length (a download, an upload body). */
 export interface ImageStream {
   pointId: string;

@@ -8,7 +8,8 @@
 import type { BackupTarget } from '../target/port.ts';
 import type { LocalFiles } from './port.ts';
 import { restoreDisk } from './restore.ts';
-import { scratchPath } from './scratch.ts';
+import { ensureScratchSpace, ScratchSpaceError, scratchNeed, scratchPath, type FreeSpace } from './scratch.ts';
+import { Repository } from '../repository/repository.ts';
 import { checkAgainstSums } from './sums-check.ts';
 import type { VerifyReport } from './verify.ts';
 
@@ -17,6 +18,8 @@ export interface RestoreTestDeps {
   files: LocalFiles;
   /** where the scratch file goes (the agent's work dir) */
   scratchDir: string;
+  /** checked before the scratch file is made (ensureScratchSpace); none: not checked */
+  freeSpace?: FreeSpace;
 }
 
 export interface RestoreTestReport {
@@ -31,13 +34,16 @@ export async function restoreTestDisk(deps: RestoreTestDeps, vm: string, pointId
   const t0 = Date.now();
   let scratch = '';
   try {
-    scratch = scratchPath(deps.scratchDir, 'restore-test', [vm, pointId, disk], 'raw');
+    const name = scratchPath(deps.scratchDir, 'restore-test', [vm, pointId, disk], 'raw');
+    if (deps.freeSpace) await ensureScratchSpace(deps.freeSpace, deps.scratchDir, scratchNeed(await new Repository(deps.target).chain(vm, pointId, disk, signal)), `the restore test of ${vm} ${disk} at ${pointId}`);
+    scratch = name;
     const out = await deps.files.create(scratch);
     const r = await restoreDisk(deps.target, out, { vm, disk, point: pointId, format: 'raw', signal });
     const c = await checkAgainstSums(deps.files.bytes(scratch, signal), r.sums, `the restored file of point ${pointId} disk ${disk}`, signal);
     return { ok: c.ok, problems: c.problems.map((p) => `[restore-test] ${p}`), bytesChecked: c.bytes, durationMs: Date.now() - t0 };
   } catch (e) {
     signal?.throwIfAborted();
+    if (e instanceof ScratchSpaceError) throw e;
     return { ok: false, problems: [`[restore-test] ${(e as Error).message}`], bytesChecked: 0, durationMs: Date.now() - t0 };
   } finally {
     if (scratch) await deps.files.remove(scratch).catch(() => {});

@@ -5,10 +5,39 @@
  * every part is checked to be a plain name (no '/', no '..'), so a name taken from a request or a
  * repository can never put a root-written file outside the scratch dir. `removeScratchLeftovers`
  * is the daemon's start-up clean-up: what a crash left (no job runs before it) is deleted.
+ * `ensureScratchSpace` is checked before a scratch image is made: the file system of the scratch
+ * dir must hold what the image can grow to (every layer's data, never more than the disk) plus a
+ * reserve, else DiskRestoreError naming the dir, the bytes needed and the bytes free.
  */
 import path from 'node:path';
-import type { LocalFiles } from './port.ts';
+import type { FreeSpace, LocalFiles } from './port.ts';
+
+export type { FreeSpace } from './port.ts';
 import { DiskRestoreError } from './restore.ts';
+
+/** kept free beyond the image's own need (qcow2 metadata, the journal, other writers) */
+export const SCRATCH_RESERVE = 64 * 1024 * 1024;
+
+/** What a scratch image of one point's disk can take: the data of every layer of its chain, at most the disk's size. */
+export function scratchNeed(links: readonly { disk: { file_size: number; virtual_size: number } }[]): number {
+  const top = links[links.length - 1];
+  const data = links.reduce((n, l) => n + l.disk.file_size, 0);
+  return Math.min(data, top?.disk.virtual_size ?? data) + SCRATCH_RESERVE;
+}
+
+/** Too little space for a scratch image: the job fails with it (a host's problem, not the point's). */
+export class ScratchSpaceError extends DiskRestoreError {
+  override name = 'ScratchSpaceError';
+}
+
+/** Throws ScratchSpaceError when `dir` has less than `need` bytes free. */
+export async function ensureScratchSpace(free: FreeSpace, dir: string, need: number, what: string): Promise<void> {
+  const have = await free(dir);
+  if (have < need) {
+    const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
+    throw new ScratchSpaceError(`[restore] not enough free space for ${what} in ${dir}: it needs up to ${mib(need)} (the chain's data plus ${mib(SCRATCH_RESERVE)}), ${mib(have)} are free; free space there or point the agent's workDir elsewhere`);
+  }
+}
 
 export const SCRATCH_PREFIXES = ['image-', 'restore-test-'] as const;
 export type ScratchKind = 'image' | 'restore-test';
