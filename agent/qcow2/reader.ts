@@ -184,6 +184,35 @@ export class Qcow2Chain {
   }
 }
 
+/** Stored bytes of one layer that the guest view reads: layer index (0 = top), guest and host offsets. */
+export interface LayerRun {
+  layer: number;
+  offset: number;
+  hostOffset: number;
+  length: number;
+}
+
+/**
+ * The stored data the guest view of `[offset, offset+length)` reads, in guest order: exactly the
+ * host ranges `read` asks each layer for (zero clusters and what no layer allocates read nothing).
+ * A restore plans sequential streams of each layer file from it.
+ */
+export async function chainDataRuns(chain: Qcow2Chain, offset = 0, length = chain.size - offset, signal?: AbortSignal): Promise<LayerRun[]> {
+  checkRange(offset, length, chain.size);
+  const out: LayerRun[] = [];
+  const walk = async (i: number, at: number, n: number): Promise<void> => {
+    const img = chain.layers[i];
+    const inside = Math.max(0, Math.min(n, img.size - at));
+    if (inside === 0) return;
+    for (const r of await img.map(at, inside, signal)) {
+      if (r.kind === 'data') out.push({ layer: i, offset: r.offset, hostOffset: r.hostOffset, length: r.length });
+      else if (r.kind === 'unallocated' && i + 1 < chain.layers.length) await walk(i + 1, r.offset, r.length);
+    }
+  };
+  await walk(0, offset, length);
+  return out;
+}
+
 /**
  * Opens a chain from its files, top first. Every layer but the last must name a backing file
  * (of format qcow2 when it says), the last must have none. With `names` (each file's name as

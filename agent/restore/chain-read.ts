@@ -2,9 +2,11 @@
  * @layer usecase
  * Reads the guest view of one disk at one point from the repository — the qcow2 chain resolved
  * through its manifests — block by block, checking every 1 MiB block against the point's digests
- * before handing it on. Used by restore (to write it out) and verify (to check it).
+ * before handing it on. Used by restore (to write it out) and verify (to check it). A whole read
+ * streams each layer file in file order (layer-stream.ts): no ranged read per block.
  */
-import { openChain, type Qcow2Chain } from '../qcow2/reader.ts';
+import { chainDataRuns, openChain, type Qcow2Chain } from '../qcow2/reader.ts';
+import { LayerStream, type HostRange } from './layer-stream.ts';
 import { Repository } from '../repository/repository.ts';
 import { vmDir } from '../repository/layout.ts';
 import type { PointDisk, PointManifest } from '../repository/manifest.ts';
@@ -25,13 +27,22 @@ export interface ChainOfPoint {
   links: { point: PointManifest; disk: PointDisk }[];
   chain: Qcow2Chain;
   sums: SumsTable;
+  /** each layer's file (top first), streamable once a whole read is planned (streamChain) */
+  files: LayerStream[];
 }
+
+/** layers streamed at once at most (each holds an SSH channel); the others are read by range */
+const MAX_STREAMED_LAYERS = 4;
 
 export async function openPointChain(repo: Repository, vm: string, pointId: string, disk: string, signal?: AbortSignal): Promise<ChainOfPoint> {
   const links = await repo.chain(vm, pointId, disk, signal);
   const top = links[links.length - 1];
   const topFirst = [...links].reverse();
-  const files = await Promise.all(topFirst.map((l) => targetAccess(repo.target, `${vmDir(vm)}/${l.disk.image}`, signal)));
+  const files = await Promise.all(topFirst.map(async (l) => {
+    const path = `${vmDir(vm)}/${l.disk.image}`;
+    const ranged = await targetAccess(repo.target, path, signal);
+    return new LayerStream(ranged, (offset, length, s) => repo.target.readStream(path, offset, length, s));
+  }));
   const names = topFirst.map((l) => l.disk.image.slice(l.disk.image.lastIndexOf('/') + 1));
   const chain = await openChain(files, { names, signal });
   if (chain.size !== top.disk.virtual_size) throw new VerifyError(`[verify] ${top.disk.image} is ${chain.size} bytes, the manifest says ${top.disk.virtual_size}`);
@@ -40,7 +51,22 @@ export async function openPointChain(repo: Repository, vm: string, pointId: stri
   if (sums.contentSha256() !== top.disk.content_sha256) {
     throw new VerifyError(`[verify] ${top.disk.sums} does not match content_sha256 of point ${top.point.id}: the digest file is damaged`);
   }
-  return { point: top.point, disk: top.disk, links, chain, sums };
+  return { point: top.point, disk: top.disk, links, chain, sums, files };
+}
+
+/**
+ * Plans a read of the whole guest view: each layer's file is streamed in file order (the layers
+ * with the most data, up to MAX_STREAMED_LAYERS) instead of read range by range. Returns stop(),
+ * for when the read ends early.
+ */
+export async function streamChain(c: ChainOfPoint, signal?: AbortSignal): Promise<() => void> {
+  const runs = await chainDataRuns(c.chain, 0, c.chain.size, signal);
+  const per = c.files.map(() => [] as HostRange[]);
+  for (const r of runs) per[r.layer].push({ start: r.hostOffset, end: r.hostOffset + r.length });
+  const bytes = per.map((rs) => rs.reduce((n, r) => n + r.end - r.start, 0));
+  const order = per.map((_, i) => i).filter((i) => bytes[i] > 0).sort((a, b) => bytes[b] - bytes[a]).slice(0, MAX_STREAMED_LAYERS);
+  for (const i of order) c.files[i].start(per[i], signal);
+  return () => { for (const f of c.files) f.stop(); };
 }
 
 /**
@@ -86,6 +112,7 @@ export async function readVerified(c: ChainOfPoint, onBlock: BlockHandler | unde
   const { sums } = c;
   const bs = sums.blockSize;
   const allocated = await allocatedBlocks(c, opts.signal);
+  const stop = await streamChain(c, opts.signal);
   const todo: number[] = [];
   for (let b = 0; b < sums.blocks; b++) if (allocated[b]) todo.push(b);
   let next = 0;
@@ -106,6 +133,7 @@ export async function readVerified(c: ChainOfPoint, onBlock: BlockHandler | unde
     }
   };
   await Promise.all(Array.from({ length: opts.inFlight ?? 8 }, lane));
+  stop();
   if (failed !== undefined) throw failed;
   return bytes;
 }

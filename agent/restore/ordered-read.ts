@@ -4,12 +4,14 @@
  * raw download sends. Blocks some layer allocates are read ahead (`inFlight` at once) and each is
  * checked against its digest before it is yielded; blocks no layer allocates are zeros (their
  * digest was checked up front). A mismatch makes the iterator throw VerifyError at that block.
+ * Each layer file is streamed in file order meanwhile (streamChain).
  */
-import { allocatedBlocks, readBlock, type ChainOfPoint } from './chain-read.ts';
+import { allocatedBlocks, readBlock, streamChain, type ChainOfPoint } from './chain-read.ts';
 
 export async function* verifiedContent(c: ChainOfPoint, opts: { inFlight?: number; signal?: AbortSignal; onRead?: (bytes: number) => void } = {}): AsyncGenerator<Buffer> {
   const { sums } = c;
   const allocated = await allocatedBlocks(c, opts.signal);
+  const stop = await streamChain(c, opts.signal);
   const ahead = new Map<number, Promise<Buffer>>();
   const inFlight = opts.inFlight ?? 8;
   let next = 0;
@@ -41,5 +43,6 @@ export async function* verifiedContent(c: ChainOfPoint, opts: { inFlight?: numbe
     }
   } finally {
     ahead.clear();
+    stop();
   }
 }

@@ -155,6 +155,30 @@ export class LocalTarget implements BackupTarget {
     });
   }
 
+  async *readStream(path: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Buffer> {
+    const p = checkPath(C, path);
+    const what = `read ${p} at ${offset}+${length}`;
+    const h = await guarded(what, signal, async () => {
+      const fh = await fs.open(this.abs(p), 'r');
+      const { size } = await fh.stat();
+      if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+        await fh.close();
+        throw new TargetError('range', `${C} read of ${p} at ${offset}+${length} is past its end (${size} bytes)`);
+      }
+      return fh;
+    });
+    try {
+      for (let at = 0; at < length;) {
+        const n = Math.min(READ_CHUNK, length - at);
+        const buf = await guarded(what, signal, () => readExactly(h, offset + at, n, signal));
+        at += n;
+        yield buf;
+      }
+    } finally {
+      await h.close();
+    }
+  }
+
   async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
     const p = checkEntryPath(C, path);
     return guarded(`write ${p}`, signal, async () => {

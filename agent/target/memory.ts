@@ -13,6 +13,8 @@ import { baseName, joinPath, parentPath } from './path.ts';
 import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type TargetStat } from './port.ts';
 
 const C = '[target] [memory]';
+/** readStream yields pieces of this size (an odd one: callers must not assume alignment) */
+const STREAM_PIECE = 40_000;
 
 export interface MemoryTargetOptions {
   /** total bytes the target may hold; unlimited when absent */
@@ -151,6 +153,15 @@ export class MemoryTarget implements BackupTarget {
       throw new TargetError('range', `${C} read of ${p} at ${offset}+${length} is past its end (${f.data.length} bytes)`);
     }
     return Buffer.from(f.data.subarray(offset, offset + length));
+  }
+
+  async *readStream(path: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Buffer> {
+    const data = await this.read(path, offset, length, signal);
+    // in pieces, as a network would deliver them
+    for (let at = 0; at < data.length; at += STREAM_PIECE) {
+      this.live(signal);
+      yield data.subarray(at, Math.min(data.length, at + STREAM_PIECE));
+    }
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {

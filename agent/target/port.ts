@@ -12,7 +12,8 @@
  * - `rename(from, to)` is atomic and replaces `to`; `writeFileAtomic` writes a temporary file,
  *   fsyncs it and renames it over `path` (manifests, metadata.json).
  * - `readFile` of a missing path rejects with code 'not-found'; `list` of a missing dir returns [].
- * - `read(path, offset, length)` returns exactly `length` bytes or rejects ('range' past the end).
+ * - `read(path, offset, length)` returns exactly `length` bytes or rejects ('range' past the end);
+ *   `readStream` yields the same bytes as a stream of chunks (for long sequential reads).
  * - A full file system rejects with code 'no-space'; a dropped connection with 'disconnected';
  *   a host key that does not match the pinned one with 'host-key'. Nothing half-written stays
  *   under its final name.
@@ -65,6 +66,12 @@ export interface BackupTarget {
   stat(path: string, signal?: AbortSignal): Promise<TargetStat | undefined>;
   readFile(path: string, signal?: AbortSignal): Promise<Buffer>;
   read(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * `length` bytes from `offset` as a sequential stream of chunks in order (over SSH one `dd` on
+   * one channel: no round trip per range). Throws 'range' when the file ends first, 'not-found'
+   * when it is missing; breaking off the iteration stops the transfer.
+   */
+  readStream(path: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Buffer>;
   writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void>;
   create(path: string, signal?: AbortSignal): Promise<StreamFile>;
   rename(from: string, to: string, signal?: AbortSignal): Promise<void>;

@@ -2,7 +2,8 @@
  * @layer adapter
  * SshTarget: a repository in a directory of a repository host reached over SSH (ssh2). The host
  * needs only sshd and coreutils. One connection carries everything (ssh-connection.ts):
- * - bulk files stream over one exec channel each (`cat`, ssh-stream.ts);
+ * - bulk files stream over one exec channel each (`cat`, ssh-stream.ts), and long sequential
+ *   reads too (`dd`, ssh-read-stream.ts: readStream);
  * - changes run as coreutils commands on exec channels, every path shell-quoted, under
  *   `umask 077` (files 0600, directories 0700, whatever sshd's umask is): `mkdir -p`,
  *   `mv -fT` + `sync DIR`, `rm -rf`, and writeFileAtomic as `cat > TMP && (its length checked)
@@ -20,6 +21,7 @@ import { TargetError, type BackupTarget, type StreamFile, type TargetEntry, type
 import { PRIVATE, shellQuote as q } from './shell.ts';
 import { SSH_ORIGIN, SshConnection, type SshConnectOptions } from './ssh-connection.ts';
 import { ReadHandles } from './ssh-read-handles.ts';
+import { sshReadStream } from './ssh-read-stream.ts';
 import { SshStreamFile } from './ssh-stream.ts';
 import { formatSshUrl } from './url.ts';
 
@@ -158,6 +160,11 @@ export class SshTarget implements BackupTarget {
       }
       return this.readRange(s, h, p, offset, length, signal);
     });
+  }
+
+  readStream(path: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Buffer> {
+    const p = checkPath(SSH_ORIGIN, path);
+    return sshReadStream(this.conn, p, this.hostPath(p), offset, length, signal);
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, signal?: AbortSignal): Promise<void> {
