@@ -11,6 +11,7 @@
 import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Context } from 'hono';
+import type { ChangeFeed } from '../db/changes.ts';
 import type { Store } from '../db/store.ts';
 import type { AgentGateway } from './agents/port.ts';
 import { checkAgents, type HeartbeatReport } from './agents/heartbeat.ts';
@@ -65,8 +66,14 @@ export interface ControlPlaneOptions {
    * at a time, api/schedule/leased-round.ts) and of its jobs' leases (api/jobs/runner.ts)
    */
   instanceId?: string;
-  /** a job whose instance died is re-attached by another after this long (default 30 s) */
+  /** a job (backup, restore, maintenance) whose instance died is re-attached by another after this long (default 30 s) */
   jobLeaseMs?: number;
+  /**
+   * how the instances on one database tell each other of changed jobs, so an event stream works
+   * on whichever instance the browser reaches (db/pg/changes.ts: LISTEN/NOTIFY); default: none
+   * (one instance)
+   */
+  changes?: ChangeFeed;
   /** a lost agent's in-flight backups of stopped VMs fail over after this long (default 60 s: api/agents/health/failover.ts) */
   agentFailoverMs?: number;
 }
@@ -84,6 +91,8 @@ export interface StartOptions {
 
 export interface ControlPlane {
   app: AppType;
+  /** this instance among several on one database (the holder of its leases; in /healthz and /metrics) */
+  instanceId: string;
   fetch: (req: Request) => Response | Promise<Response>;
   store: Store;
   runner: JobRunner;
@@ -139,16 +148,16 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const instanceId = opts.instanceId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const runner = new JobRunner({
     store, gateway, cs, perHostLimit: opts.perHostConcurrency, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log,
-    instanceId, jobLeaseMs: opts.jobLeaseMs,
+    instanceId, jobLeaseMs: opts.jobLeaseMs, changes: opts.changes,
   });
   const metrics = new MetricsRegistry();
-  const maintenance = new MaintenanceRunner({ store, gateway, clock, log, metrics, pollMs: opts.pollMs });
+  const maintenance = new MaintenanceRunner({ store, gateway, clock, log, metrics, pollMs: opts.pollMs, instanceId, leaseMs: opts.jobLeaseMs, changes: opts.changes });
   const maintenanceTick = async (now: Date) => {
     await retentionTick({ store, maintenance, log });
     await verifyTick({ store, maintenance, log }, now);
   };
-  const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log });
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
+  const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log, instanceId, leaseMs: opts.jobLeaseMs, changes: opts.changes });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, instanceId, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
   // the agent health monitor: a round's verdicts, events, and the catch-up when an agent is back
   const heartbeat = () => checkAgents({ store, gateway, clock, version: opts.version, log, metrics, runner, failoverAfterMs: opts.agentFailoverMs });
@@ -163,7 +172,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   };
 
   return {
-    app, fetch: app.fetch, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics, maintenance, restores,
+    app, fetch: app.fetch, instanceId, store, runner, discovery, identity, authorizer, cloudstack: cs, metrics, maintenance, restores,
     async start(s = {}) {
       await runner.recover();
       await restores.recover();

@@ -132,7 +132,7 @@ describe('sendense serve', () => {
         req.on('error', reject);
         req.end();
       });
-      expect(body).toMatch(/^(200|503) \{"status":"(ok|degraded)"\}$/);
+      expect(body).toMatch(/^(200|503) \{"status":"(ok|degraded)","instance":"[^"]+"\}$/);
       // plain HTTP on the TLS port is not answered as HTTP
       await expect(fetch(s.url.replace('https:', 'http:') + '/healthz', { signal: AbortSignal.timeout(5000) }).then((r) => r.status)).rejects.toThrow();
     } finally {

@@ -7,11 +7,15 @@
  * cap; request limits in api/http/deps.ts). Secret files others may read are refused
  * (api/secret-file.ts). `close()` stops the periodic tasks and the runner (agents keep
  * their jobs: the next start polls them again), the listener and the database, in that order.
+ * On PostgreSQL it also opens the change feed (db/pg/changes.ts, LISTEN/NOTIFY) through which
+ * the instances sharing the database tell each other of the jobs they change.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ServerType } from '@hono/node-server';
+import type { ChangeFeed } from '../db/changes.ts';
 import { openConfiguredStore } from '../db/connect.ts';
+import { openPgChangeFeed } from '../db/pg/changes.ts';
 import { StoreError } from '../db/store.ts';
 import type { Store } from '../db/store.ts';
 import { MemoryAgentGateway } from './agents/memory.ts';
@@ -67,7 +71,10 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
     if (e instanceof StoreError) throw new ServeError(`[serve] ${e.message}`, { cause: e });
     throw e;
   }
+  let changes: ChangeFeed | undefined;
   try {
+    // several instances on one PostgreSQL: each tells the others of the jobs it changes (SSE on any instance)
+    if (config.database.url) changes = await openPgChangeFeed(config.database.url, { log });
     await store.repositories.sync(config.repositories.map((r, i) => ({
       name: r.name, url: r.url, kind: r.url.startsWith('ssh://') ? 'ssh' as const : 'local' as const,
       capacityBytes: r.capacityBytes ?? null, isDefault: r.default || (i === 0 && !config.repositories.some((x) => x.default)),
@@ -94,7 +101,7 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
       },
       tokenTtlMs: config.auth.tokenTtlSeconds * 1000, apiKeyCacheMs: config.auth.apiKeyCacheSeconds * 1000,
       loginLimit: { max: config.auth.loginRateLimit.maxAttempts, windowMs: config.auth.loginRateLimit.windowSeconds * 1000 },
-      perHostConcurrency: config.agents.perHostConcurrency, version: deps.version, log,
+      perHostConcurrency: config.agents.perHostConcurrency, version: deps.version, log, changes,
       clientAddress: clientAddressOf({ trustProxy: config.auth.trustProxy, trustedProxies: config.auth.trustedProxies }),
       limits: {
         maxBodyBytes: config.limits.maxBodyBytes, sseStreamsPerUser: config.limits.sseStreamsPerUser,
@@ -127,10 +134,12 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
           server.close(() => res());
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
+        await changes?.close();
         await store.close();
       },
     };
   } catch (e) {
+    await changes?.close();
     await store.close();
     throw e;
   }

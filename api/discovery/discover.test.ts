@@ -90,7 +90,7 @@ describe('discovery', () => {
     await expect(f.cp.discovery.refresh()).rejects.toThrow(/unable to verify/);
     const h = await f.req('GET', '/healthz');
     expect(h.status).toBe(503);
-    expect(await h.json()).toEqual({ status: 'degraded' });
+    expect(await h.json()).toEqual({ status: 'degraded', instance: f.cp.instanceId });
     expect(f.cp.discovery.lastError?.message).toMatch(/unable to verify/); // the reason: GET /api/v1/health (root admins)
     expect(await f.store.vms.count()).toBe(5);
   });

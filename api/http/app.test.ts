@@ -47,7 +47,7 @@ describe('REST API', () => {
   it('healthz, openapi and metrics answer without a sign-in', async () => {
     const h = await f.req('GET', '/healthz');
     expect(h.status).toBe(200);
-    expect(await h.json()).toEqual({ status: 'ok' });
+    expect(await h.json()).toEqual({ status: 'ok', instance: f.cp.instanceId });
     const detail = await f.req('GET', '/api/v1/health', { token: admin });
     expect(await detail.json()).toMatchObject({ status: 'ok', database: 'ok', discovery: { lastError: null } });
     const doc = (await (await f.req('GET', '/api/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };

@@ -26,6 +26,8 @@ export interface AppDeps {
   discovery: Discovery;
   metrics?: MetricsRegistry;
   version?: string;
+  /** this control-plane instance among several on one database (GET /healthz, /metrics) */
+  instanceId?: string;
   /** the client's address (rate limit, audit log); default: the Node socket's remote address */
   clientAddress?: (c: Context) => string;
   clock?: () => Date;

@@ -251,8 +251,8 @@ export const DiscoveryReportDto = z.object({
   changes: z.array(z.object({ id: z.string(), name: z.string(), kind: z.enum(['added', 'renamed', 'migrated', 'state', 'removed']), from: z.string().nullable().optional(), to: z.string().nullable().optional() })),
 }).meta({ id: 'DiscoveryReport' });
 
-/** What anybody may ask (GET /healthz): ok or degraded, nothing more. */
-export const Health = z.object({ status: z.enum(['ok', 'degraded']) }).strict().meta({ id: 'Health' });
+/** What anybody may ask (GET /healthz): ok or degraded, and which instance answered (several may serve one database). */
+export const Health = z.object({ status: z.enum(['ok', 'degraded']), instance: z.string() }).strict().meta({ id: 'Health' });
 
 /** Why (GET /api/v1/health, root admins). */
 export const HealthDetail = z.object({

@@ -96,7 +96,7 @@ describe('the tenant view', () => {
 
   it('/healthz says ok or degraded and nothing more; the reasons are for root admins', async () => {
     const h = await f.req('GET', '/healthz');
-    expect(await h.json()).toEqual({ status: 'ok' });
+    expect(await h.json()).toEqual({ status: 'ok', instance: f.cp.instanceId });
     expect((await f.req('GET', '/api/v1/health', { token: alice })).status).toBe(403);
     expect(await get('/api/v1/health', admin)).toMatchObject({ status: 'ok', database: 'ok', version: expect.any(String) });
   });

@@ -49,6 +49,7 @@ export async function startDownload(deps: { store: Store; gateway: AgentGateway;
     id: crypto.randomUUID(), restorePointId: point.id, platformVmId: point.platformVmId, kind: 'download', target: { ...target }, status: 'running',
     progress: 0, requestedBy: req.requestedBy ?? null, createdAt: now, startedAt: now, updatedAt: now, kvmHostId: hostId, result: { ...result },
   });
+  await runner.hold(restore.id);
   const ac = new AbortController();
   const onAbort = () => ac.abort(req.signal!.reason);
   req.signal?.addEventListener('abort', onAbort, { once: true });

@@ -19,11 +19,16 @@
  *   job id is recorded as soon as the agent answers: `recover` (at start) follows the agent jobs a
  *   stopped control plane left, and re-submitting a step whose answer was lost returns the same job.
  * - `cancel` asks the running agent job to stop and starts no further disk.
+ * - Several instances on one database: a restore is run by the instance holding its lease
+ *   (`restore:<id>`, api/lib/job-leases.ts, as the job runner's); `recover` runs again with every
+ *   renewal and takes over the restores of an instance that died, following their recorded agent
+ *   jobs again (a step whose answer was lost is re-submitted with the same request id).
  */
 import type { Restore, RestoreStatus } from '../../db/schema.ts';
 import type { RestorePatch, Store } from '../../db/store.ts';
 import { followAgentJob } from '../agents/follow.ts';
 import type { ChangeFeed } from '../../db/changes.ts';
+import { JobLeases } from '../lib/job-leases.ts';
 import { retryChanged, Subscribers } from '../lib/subscribers.ts';
 import { AgentGatewayError, type AgentGateway, type AgentJobStatus, type AgentRestoreDestination } from '../agents/port.ts';
 import { CloudStackError } from '../cloudstack/errors.ts';
@@ -53,6 +58,13 @@ export interface RestoreRunnerDeps {
   log?: (msg: string) => void;
   /** tells the other instances of a restore's changes (their subscribers read it again); default: none */
   changes?: ChangeFeed;
+  /**
+   * this instance among several on one database: a restore is run by the instance holding its
+   * lease `restore:<id>` (renewed every `leaseMs / 3`); one whose instance died is taken over —
+   * its agent jobs followed again, not restarted — after the lease expired (default 30 s)
+   */
+  instanceId?: string;
+  leaseMs?: number;
 }
 
 export interface RestoreRequest {
@@ -98,9 +110,14 @@ export class RestoreRunner {
   private readonly runs = new Map<string, AbortController>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly stopped = new AbortController();
+  private readonly leases: JobLeases;
 
   constructor(private readonly deps: RestoreRunnerDeps) {
     this.clock = deps.clock ?? (() => new Date());
+    this.leases = new JobLeases({
+      leases: deps.store.leases, kind: 'restore', holder: deps.instanceId ?? `restores-${crypto.randomUUID()}`, ttlMs: deps.leaseMs ?? 30_000,
+      clock: this.clock, log: (m) => this.log(m),
+    });
     this.subscribers = new Subscribers<Restore>({
       kind: 'restore', feed: deps.changes, load: (id) => deps.store.restores.get(id), ended: (r) => isRestoreFinished(r.status),
       notFound: (id) => new RestoreError('notfound', `no restore ${id}`), log: (m) => this.log(m),
@@ -132,6 +149,7 @@ export class RestoreRunner {
       id: crypto.randomUUID(), restorePointId: point.id, platformVmId: vmId, kind: req.mode, target: { ...target },
       status: 'queued', progress: 0, requestedBy: req.requestedBy ?? null, createdAt: now, updatedAt: now, result: { ...result },
     });
+    await this.leases.claim(row.id);
     this.launch(row);
     return row;
   }
@@ -168,10 +186,17 @@ export class RestoreRunner {
 
   // ---- life cycle ----
 
-  /** Continues the restores a previous process left unfinished (a download's client is gone: failed). */
+  /**
+   * Continues the restores a previous process — or another instance that died — left unfinished
+   * and that nobody holds (their lease free or expired): their agent jobs are followed again
+   * (a download's client is gone: failed). Called at start and then every `leaseMs / 3`.
+   */
   async recover(): Promise<{ resumed: number; failed: number }> {
     const out = { resumed: 0, failed: 0 };
+    this.leases.start(() => this.recover());
     for (const r of await this.deps.store.restores.unfinished()) {
+      if (this.runs.has(r.id) || this.leases.isHeld(r.id) || this.stopped.signal.aborted) continue;
+      if (!(await this.leases.claim(r.id))) continue; // a live instance has it
       if (r.kind === 'download') {
         if (await this.end(r.id, 'failed', 'interrupted', 'the control plane stopped while the download was streaming')) out.failed++;
         continue;
@@ -182,11 +207,18 @@ export class RestoreRunner {
     return out;
   }
 
-  /** Stops watching, writing nothing more (as a kill would): agent jobs keep running. */
+  /** a download streamed by this instance: its lease is held until it ends */
+  async hold(id: string): Promise<void> {
+    await this.leases.claim(id);
+    this.leases.hold(id, new AbortController());
+  }
+
+  /** Stops watching, writing nothing more (as a kill would): agent jobs keep running; the leases are given up. */
   async stop(): Promise<void> {
     this.stopped.abort(new Error('[restore] runner stopped'));
     for (const ac of this.runs.values()) ac.abort(this.stopped.signal.reason);
     await Promise.allSettled([...this.inFlight]);
+    await this.leases.stop();
   }
 
   async idle(): Promise<void> {
@@ -206,6 +238,7 @@ export class RestoreRunner {
       ...patch, status, finishedAt: this.clock(), ...(status === 'succeeded' ? { progress: 1, errorCode: null, error: null } : { errorCode: code ?? status, error: error ?? status }),
     }, ['queued', 'running', 'cancelling']);
     if (r) {
+      await this.leases.drop(id);
       await this.deps.store.audit.append({
         at: this.clock(), actor: 'system:restore', via: 'system', action: `restore.${status}`, targetType: 'restore', targetId: r.id,
         outcome: status === 'failed' ? 'error' : 'ok',
@@ -225,9 +258,10 @@ export class RestoreRunner {
     if (this.runs.has(r.id) || this.stopped.signal.aborted) return;
     const ac = new AbortController();
     this.runs.set(r.id, ac);
+    this.leases.hold(r.id, ac);
     const p = this.run(r, ac.signal)
       .catch((e: unknown) => this.log(`restore ${r.id}: unexpected: ${(e as Error).stack ?? e}`))
-      .finally(() => { this.runs.delete(r.id); this.inFlight.delete(p); });
+      .finally(() => { this.runs.delete(r.id); this.inFlight.delete(p); if (!this.stopped.signal.aborted) void this.leases.drop(r.id, false, ac); });
     this.inFlight.add(p);
   }
 

@@ -14,9 +14,13 @@
  * Each call records a queued job and returns it; the agent part runs in the background (`settled`
  * waits for it). Jobs are audited as `system:maintenance` when they end. `recover` (at start)
  * polls again the jobs a previous process left running with an agent job id, and fails the rest
- * as interrupted. `stop` stops watching without writing.
+ * as interrupted. `stop` stops watching without writing. Several instances on one database:
+ * each job is watched by the instance holding its lease (`maintenance:<id>`, api/lib/job-leases.ts,
+ * as the job runner's); an instance that died has its running jobs re-attached by another.
  */
+import type { ChangeFeed } from '../../db/changes.ts';
 import { followAgentJob } from '../agents/follow.ts';
+import { JobLeases } from '../lib/job-leases.ts';
 import { AgentGatewayError, type AgentJobStatus } from '../agents/port.ts';
 import { sleep } from '../lib/sleep.ts';
 import type { MaintenanceJob, MaintenanceKind, MaintenanceTrigger, RestorePoint } from '../../db/schema.ts';
@@ -37,6 +41,15 @@ export interface MaintenanceRunnerDeps {
   /** how long an agent may stay unreachable before its job is failed (default 60 s) */
   unreachableTimeoutMs?: number;
   metrics?: MetricsRegistry;
+  /** tells the other instances of a job's changes; default: none */
+  changes?: ChangeFeed;
+  /**
+   * this instance among several on one database: a job is watched by the instance holding its
+   * lease `maintenance:<id>` (renewed every `leaseMs / 3`); one whose instance died is re-attached
+   * to its agent job by another after the lease expired (default 30 s)
+   */
+  instanceId?: string;
+  leaseMs?: number;
 }
 
 export interface MaintenanceRequest {
@@ -50,9 +63,14 @@ export class MaintenanceRunner {
   private readonly verifying = new Map<string, Promise<unknown>>();
   private readonly ctl = new AbortController();
   private readonly clock: () => Date;
+  private readonly leases: JobLeases;
 
   constructor(private readonly deps: MaintenanceRunnerDeps) {
     this.clock = deps.clock ?? (() => new Date());
+    this.leases = new JobLeases({
+      leases: deps.store.leases, kind: 'maintenance', holder: deps.instanceId ?? `maintenance-${crypto.randomUUID()}`, ttlMs: deps.leaseMs ?? 30_000,
+      clock: this.clock, log: (m) => deps.log?.(`[maintenance] ${m}`),
+    });
   }
 
   /** Prune jobs for the VM's repositories where its retention expires something ([] when nothing does). */
@@ -142,34 +160,46 @@ export class MaintenanceRunner {
     return job;
   }
 
-  /** Jobs a previous process left: running ones with an agent job id are watched again, the others fail as interrupted. */
+  /**
+   * Jobs a previous process — or another instance that died — left and that nobody holds (their
+   * lease free or expired): running ones with an agent job id are watched again, the others fail
+   * as interrupted. Called at start and then every `leaseMs / 3`.
+   */
   async recover(): Promise<{ resumed: number; failed: number }> {
     let resumed = 0;
     let failed = 0;
+    this.leases.start(() => this.recover());
     for (const job of await this.deps.store.maintenance.unfinished()) {
+      if (this.running.has(job.id) || this.leases.isHeld(job.id) || this.ctl.signal.aborted) continue;
+      if (!(await this.leases.claim(job.id))) continue; // a live instance has it
       if (job.status === 'running' && job.agentJobId && job.kvmHostId && job.kind !== 'import') {
         const { kvmHostId, agentJobId } = job;
         this.launch(job, (signal) => this.finishAgentJob(job, kvmHostId, agentJobId, signal));
         resumed++;
       } else {
         await this.fail(job, 'interrupted', `the control plane stopped while the ${job.kind} was ${job.status}: it is unknown whether the agent ran it`);
+        await this.leases.drop(job.id);
         failed++;
       }
     }
     return { resumed, failed };
   }
 
+  /** Stops watching, writing nothing more: agent jobs keep running; the leases are given up. */
   async stop(): Promise<void> {
     this.ctl.abort(new MaintenanceError('interrupted', 'the control plane is stopping'));
     await Promise.allSettled([...this.running.values()]);
+    await this.leases.stop();
   }
 
   // ---- the run ----
 
   private async create(kind: MaintenanceKind, req: MaintenanceRequest, repositoryId: string, rest: Pick<MaintenanceJob, 'platformVmId' | 'request'> & Partial<MaintenanceJob>) {
-    return this.deps.store.maintenance.create({
+    const job = await this.deps.store.maintenance.create({
       id: crypto.randomUUID(), kind, trigger: req.trigger, status: 'queued', repositoryId, requestedBy: req.requestedBy ?? null, queuedAt: this.clock(), ...rest,
     });
+    await this.leases.claim(job.id);
+    return job;
   }
 
   private async repository(id: string) {
@@ -179,13 +209,17 @@ export class MaintenanceRunner {
   }
 
   private launch(job: MaintenanceJob, body: (signal: AbortSignal) => Promise<MaintenanceJob>): void {
-    const signal = this.ctl.signal;
+    const lease = new AbortController(); // aborted when another instance holds the job's lease now
+    this.leases.hold(job.id, lease);
+    const signal = AbortSignal.any([this.ctl.signal, lease.signal]);
     const run = body(signal).catch(async (e: unknown) => {
       if (signal.aborted) return (await this.deps.store.maintenance.get(job.id))!;
       const code = e instanceof MaintenanceError ? e.code : (e as { code?: string }).code === 'rejected' ? 'rejected' : 'agent_failed';
       return this.fail(job, code, (e as Error).message);
     }).then(async (done) => {
+      if (signal.aborted) return done; // stopped or taken over: the job goes on elsewhere, nothing is written here
       await this.ended(done);
+      await this.leases.drop(job.id, true, lease);
       return done;
     }).finally(() => this.running.delete(job.id));
     this.running.set(job.id, run);
@@ -210,6 +244,7 @@ export class MaintenanceRunner {
     }
     const { agentJobId } = started;
     await store.maintenance.update(job.id, { agentJobId });
+    void this.deps.changes?.publish(`maintenance:${job.id}`);
     return this.finishAgentJob(job, hostId, agentJobId, signal);
   }
 
@@ -242,6 +277,7 @@ export class MaintenanceRunner {
   /** audit entry and metrics for a job that ended */
   private async ended(job: MaintenanceJob): Promise<void> {
     const { metrics, store } = this.deps;
+    void this.deps.changes?.publish(`maintenance:${job.id}`);
     metrics?.inc('sendense_maintenance_jobs_total', 'Maintenance jobs (prune, verify, import) that ended, by kind and status', { kind: job.kind, status: job.status });
     if (job.kind === 'verify' && job.errorCode === 'verification_failed') {
       const failed = ((job.result?.points ?? []) as { ok: boolean }[]).filter((p) => !p.ok).length;
