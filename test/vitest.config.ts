@@ -28,6 +28,7 @@ const UNIT = [
   'agent/backup/plan.test.ts',
   'agent/blocksource/memory.test.ts',
   'agent/cli/serve-config.test.ts',
+  'agent/daemon/health-workdir.test.ts',
   'agent/daemon/journal.test.ts',
   'agent/daemon/policy.test.ts',
   'agent/daemon/queue-priority.test.ts',
