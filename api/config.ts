@@ -20,7 +20,10 @@
  *   "agents":       { "user": "sendense", "port": 22, "identityFile": "/etc/sendense/id_ed25519",
  *                     "knownHostsFile": "/etc/sendense/known_hosts", "socketPath": "/run/sendense/agent.sock",
  *                     "repoIdentityFile": "/var/lib/sendense-agent/.ssh/id_ed25519 (on the KVM hosts)", "repoKnownHostsFile": "…",
- *                     "perHostConcurrency": 2, "heartbeatSeconds": 30, "simulate": false },
+ *                     "perHostConcurrency": 2, "heartbeatSeconds": 30, "simulate": false,
+ *                     "deploy": { "packagesDir": "/var/lib/sendense/agent-packages", "concurrency": 4,
+ *                                 "repoKnownHostsFile": "/etc/sendense/repo_known_hosts",
+ *                                 "repository": { "host": "10.0.0.5", "user": "sendense-repo", "identityFile": "…", "knownHostsFile": "…" } } },
  *   "discovery":    { "intervalSeconds": 300 },
  *   "scheduler":    { "tickSeconds": 30 },
  *   "plugin":       { "uiOrigins": ["https://cloud.example.com"] }   (CloudStack UIs that may frame the
@@ -115,6 +118,19 @@ export const ConfigSchema = z.object({
     perHostConcurrency: z.number().int().min(1).max(64).default(2),
     heartbeatSeconds: seconds(30, 3600),
     simulate: z.boolean().default(false),
+    /** `sendense agents deploy|upgrade|remove|status` (docs/ADMIN.md) */
+    deploy: z.object({
+      /** the sendense-agent .deb / .rpm files handed out (the newest version there) */
+      packagesDir: z.string().min(1).default('/var/lib/sendense/agent-packages'),
+      concurrency: z.number().int().min(1).max(64).default(4),
+      /** known_hosts lines pinning the repository host, as the agents reach it (written to every host) */
+      repoKnownHostsFile: z.string().min(1).optional(),
+      /** the repository host, logged in to as the repository's user, to let each host's own key in */
+      repository: z.object({
+        host: z.string().min(1), port: z.number().int().min(1).max(65_535).default(22), user: z.string().min(1),
+        identityFile: z.string().min(1), knownHostsFile: z.string().min(1), authorizedKeysFile: z.string().min(1).optional(),
+      }).strict().optional(),
+    }).strict().optional(),
   }).strict().default({ user: 'sendense', port: 22, socketPath: AGENT_SOCKET, perHostConcurrency: 2, heartbeatSeconds: 30, simulate: false }),
   discovery: z.object({ intervalSeconds: seconds(300) }).strict().default({ intervalSeconds: 300 }),
   scheduler: z.object({ tickSeconds: seconds(30, 3600) }).strict().default({ tickSeconds: 30 }),

@@ -47,10 +47,11 @@ export const LINK_KEY_COMMENT = 'sendense-control-plane';
 
 /**
  * The line for the link key: `restrict` turns off every forward, pty, agent and X11 forwarding and
- * ~/.ssh/rc; `port-forwarding` turns forwarding back on, and `permitopen="none"` /
- * `permitlisten="none"` take every TCP forward away again, so what is left is a local unix-socket
- * forward (direct-streamlocal) — the agent's socket, which only this user may open; and a
- * session, were one asked for, runs /bin/false whatever it asks (the user's shell is nologin too).
+ * ~/.ssh/rc; `port-forwarding` turns forwarding back on, and `permitopen` / `permitlisten` narrow
+ * the TCP forwards to the discard port on the host's loopback (OpenSSH has no "none" for them in
+ * authorized_keys: a line with permitopen="none" is refused as a whole), so what is left is a
+ * local unix-socket forward (direct-streamlocal) — the agent's socket, which only this user may
+ * open; a session, were one asked for, runs /bin/false whatever it asks (the shell is nologin too).
  * The key's own comment is replaced by LINK_KEY_COMMENT (re-runs find and replace it).
  */
 export function linkKeyLine(publicKey: string): string {
@@ -58,7 +59,7 @@ export function linkKeyLine(publicKey: string): string {
   if (!type || !blob || !/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-\S+)$/.test(type) || !/^[A-Za-z0-9+/=]+$/.test(blob)) {
     throw new Error(`[deploy] the control plane's link key is not an OpenSSH public key line: '${publicKey.slice(0, 40)}…'`);
   }
-  return `restrict,port-forwarding,permitopen="none",permitlisten="none",command="/bin/false" ${type} ${blob} ${LINK_KEY_COMMENT}`;
+  return `restrict,port-forwarding,permitopen="127.0.0.1:9",permitlisten="127.0.0.1:9",command="/bin/false" ${type} ${blob} ${LINK_KEY_COMMENT}`;
 }
 
 /** authorized_keys with `line` in place of any earlier line carrying the same comment; other keys kept. */
