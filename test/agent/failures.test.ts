@@ -63,8 +63,14 @@ async function goodBackupAfter(vm: LabVm, repo: string, expectType: 'full' | 'in
   return r.json;
 }
 
+/** the point manifests (a killed run's id claim, `.claim-<id>`, is a leftover like its partials) */
 function points(repo: string, vm: LabVm): string[] {
-  return files(path.join(host.root, repo, vm.uuid, 'points'));
+  return files(path.join(host.root, repo, vm.uuid, 'points')).filter((f) => !f.startsWith('.'));
+}
+
+/** leftovers of interrupted runs: partial files and point id claims */
+function leftovers(repo: string, vm: LabVm): string[] {
+  return files(path.join(host.root, repo, vm.uuid)).filter((f) => f.includes('.partial-') || f.includes('.claim-'));
 }
 
 describe('agent: failures never leave a half-written point or a hurt VM', () => {
@@ -78,7 +84,7 @@ describe('agent: failures never leave a half-written point or a hurt VM', () => 
     const b = await goodBackupAfter(vm, 'kill9', 'full');
     await noJobAndRunning(vm);
     expect(points('kill9', vm)).toEqual([`${b.point_id}.json`]);
-    expect(files(path.join(host.root, 'kill9', vm.uuid)).filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(leftovers('kill9', vm)).toEqual([]);
   });
 
   it('agent stopped with SIGTERM mid-backup: clear error, job ended, no point', async () => {
@@ -106,8 +112,10 @@ describe('agent: failures never leave a half-written point or a hurt VM', () => 
     expect(r.stderr).toMatch(/disconnect|connection|closed/i);
     await noJobAndRunning(vm);
     expect(points('sshdrop', vm)).toHaveLength(1);
-    // the parent's checkpoint is still valid: the next backup is an incremental
+    // the parent's checkpoint is still valid: the next backup is an incremental, and it removes
+    // what the dropped run could not (its claim, partials)
     await goodBackupAfter(vm, 'sshdrop', 'incremental');
+    expect(leftovers('sshdrop', vm)).toEqual([]);
   });
 
   it('repository out of space: clear error, VM running, nothing recorded', async () => {
