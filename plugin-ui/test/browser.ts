@@ -16,6 +16,7 @@ import { build } from 'vite';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import axe from 'axe-core';
 import { pluginStatic } from '../../api/http/plugin-static.ts';
+import { serveHostPage } from '../../api/cli/demo-host.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const SCREENSHOTS = path.join(ROOT, 'test', 'artifacts', 'screenshots');
@@ -54,28 +55,10 @@ function closeServer(s: Server): Promise<void> {
   return new Promise((r) => { s.close(() => r()); s.closeAllConnections(); });
 }
 
-/** a CloudStack-4.2x-like page on http://localhost:PORT: its left menu, and the plug-in route as CloudStack renders it */
+/** a CloudStack-4.2x-like page on http://localhost:PORT (the one `sendense demo` serves): its left menu, and the plug-in route as CloudStack renders it */
 export async function serveHost(pluginUrl: string): Promise<Served> {
-  const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>CloudStack</title><meta name="color-scheme" content="light dark">
-<style>
-  body { margin: 0; font: 14px -apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif; display: flex; height: 100vh; overflow: hidden; }
-  aside { width: 256px; background: #001529; color: rgba(255,255,255,.65); flex: none; }
-  aside .logo { height: 64px; display: flex; align-items: center; padding: 0 24px; color: #fff; font-size: 18px; }
-  aside a { display: block; padding: 0 24px; line-height: 40px; color: inherit; text-decoration: none; }
-  aside a.on { background: #1890ff; color: #fff; }
-  .right { flex: 1; display: flex; flex-direction: column; min-width: 0; }
-  .top { height: 64px; background: #fff; box-shadow: 0 1px 4px rgba(0,21,41,.08); flex: none; }
-  .content { flex: 1; overflow: auto; padding: 24px; background: #f0f2f5; }
-  @media (prefers-color-scheme: dark) { .top { background: #141414; } .content { background: #000; } }
-</style></head><body>
-<aside><div class="logo">CloudStack</div><a href="#">Dashboard</a><a href="#">Compute</a><a href="#">Storage</a><a href="#">Network</a>
-<a class="on" href="#/plugins/VM%20protection">VM protection</a><a href="#">Accounts</a><a href="#">Infrastructure</a></aside>
-<div class="right"><div class="top"></div><div class="content"><iframe src="${pluginUrl}" title="VM protection" style="height:90vh;width:100%;border:none"></iframe></div></div>
-</body></html>`;
-  const server = createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }); res.end(page); });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://localhost:${port}/`, close: () => closeServer(server) };
+  const page = await serveHostPage(pluginUrl);
+  return { url: page.url, close: () => page.close() };
 }
 
 export async function launch(): Promise<Browser> {

@@ -20,6 +20,11 @@ const VM = 'bd1d5e4e-2a43-4f6e-9a55-0d5f3e0f6c11';
 const admin = { userId: 'u1', username: 'admin', account: 'admin', accountId: 'a1', domainId: 'd1', role: 'root-admin', via: 'token' };
 const alice = { ...admin, username: 'alice', account: 'alice', role: 'user' };
 const page0 = (items: unknown[] = []) => ({ items, total: items.length, limit: 100, offset: 0 });
+const overview0 = {
+  vms: { total: 0, protected: 0, unprotected: 0, failing: 0 },
+  jobs24h: { total: 0, succeeded: 0, failed: 0, cancelled: 0, running: 0, since: new Date().toISOString() },
+  trend: [],
+};
 /** bodies answered 200 */
 const ok200 = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).map(([k, body]) => [k, { status: 200, body }]));
 
@@ -30,7 +35,7 @@ const VIEWS: { tag: string; props?: Record<string, unknown>; calls: string[]; em
   { tag: 'sd-policies', calls: ['GET /api/v1/policies'], empty: { 'GET /api/v1/policies': { items: [] } }, emptyText: 'No policies yet.' },
   { tag: 'sd-infrastructure', calls: ['GET /api/v1/hosts', 'GET /api/v1/repositories', 'GET /api/v1/audit'],
     empty: { 'GET /api/v1/hosts': { items: [] }, 'GET /api/v1/repositories': { items: [] }, 'GET /api/v1/audit': { items: [], limit: 50, offset: 0 } }, emptyText: 'Nothing here yet.' },
-  { tag: 'sd-overview', calls: ['GET /api/v1/vms', 'GET /api/v1/jobs'], empty: { 'GET /api/v1/vms': page0(), 'GET /api/v1/jobs': page0(), 'GET /api/v1/repositories': { items: [] }, 'GET /api/v1/agents': { items: [] } }, emptyText: '' },
+  { tag: 'sd-overview', calls: ['GET /api/v1/overview'], empty: { 'GET /api/v1/overview': overview0, 'GET /api/v1/repositories': { items: [] }, 'GET /api/v1/agents': { items: [] } }, emptyText: '' },
   { tag: 'sd-vm', props: { vmId: VM }, calls: [`GET /api/v1/vms/${VM}`, `GET /api/v1/vms/${VM}/restore-points`],
     empty: {
       [`GET /api/v1/vms/${VM}`]: { id: VM, name: 'web-1', displayName: 'web-1', instanceName: null, state: 'Running', zoneId: null, zoneName: null, hostId: null, hostName: null, account: 'alice', domainId: 'd1', domainPath: '/customers', serviceOffering: null, template: null, tags: [], lastSeenAt: new Date().toISOString(), removedAt: null, disks: [], policy: null, restorePoints: 0, lastJob: null },
@@ -95,6 +100,14 @@ describe('lists ask the server', () => {
     await mount('sd-vms', { query: { search: 'web', page: '3' } }, admin, { 'GET /api/v1/vms': { status: 200, body: { items: [], total: 0, limit: 20, offset: 40 } } });
     await page.locator('sd-vms').getByText('No VMs match.').waitFor();
     expect((await requests()).find((r) => r.startsWith('GET /api/v1/vms'))).toMatch(/limit=20.*offset=40.*search=web|search=web.*offset=40/);
+    // filters and sort from the URL go to the server as they are; an unknown value is left out, never sent
+    await mount('sd-vms', { query: { protection: 'failing', platform: 'vmware', account: 'alice', sort: 'lastBackup', order: 'desc' } }, admin, { 'GET /api/v1/vms': { status: 200, body: { items: [], total: 0, limit: 20, offset: 0 } } });
+    await page.locator('sd-vms').getByText('No VMs match.').waitFor();
+    const q = new URLSearchParams((await requests()).filter((r) => r.startsWith('GET /api/v1/vms')).at(-1)!.split('?')[1]);
+    expect(Object.fromEntries(q)).toEqual({ limit: '20', offset: '0', sort: 'lastBackup', order: 'desc', protection: 'failing', platform: 'vmware', account: 'alice' });
+    await mount('sd-vms', { query: { protection: 'safe', sort: 'size' } }, admin, { 'GET /api/v1/vms': { status: 200, body: { items: [], total: 0, limit: 20, offset: 0 } } });
+    await page.locator('sd-vms').getByText('No VMs match.').waitFor();
+    expect((await requests()).filter((r) => r.startsWith('GET /api/v1/vms')).at(-1)).not.toMatch(/protection|size/);
     await mount('sd-history', { query: { status: 'failed', kind: 'restores' } }, admin, { 'GET /api/v1/restores': { status: 200, body: page0() } });
     await page.locator('sd-history').getByText('No jobs match.').waitFor();
     expect((await requests()).find((r) => r.startsWith('GET /api/v1/restores'))).toContain('status=failed');

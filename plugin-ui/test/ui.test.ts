@@ -248,6 +248,41 @@ describe('the plug-in in Chromium (in-memory CloudStack and agent)', () => {
     expect(await frame.locator('sd-history tr[data-job]').first().textContent()).toContain('disk vda is busy');
   });
 
+  it('the overview\'s figures are the API\'s exact counts and each opens the list behind it, filtered and sorted by the server', async () => {
+    const perVm: string[] = [];
+    const onRequest = (r: { url(): string }) => { if (/\/api\/v1\/vms\/[0-9a-f-]{36}$/.test(new URL(r.url()).pathname)) perVm.push(r.url()); };
+    page.on('request', onRequest);
+    const token = await f.login('admin');
+    const exact = await (await f.req('GET', '/api/v1/overview', { token })).json() as { vms: Record<string, number>; jobs24h: { total: number } };
+    expect(exact.vms).toMatchObject({ total: 5, protected: 2, failing: 1, unprotected: 2 });
+    await go(frame, '#/overview');
+    const stat = (k: string) => frame.locator(`sd-overview [data-testid=stat-${k}] .n`);
+    await stat('vms').waitFor();
+    for (const k of ['vms', 'protected', 'unprotected', 'failing'] as const) {
+      expect(await stat(k).textContent(), k).toBe(String(exact.vms[k === 'vms' ? 'total' : k]));
+    }
+    expect(await stat('jobs').textContent()).toBe(String(exact.jobs24h.total));
+    for (const [k, names] of [['protected', ['db-1', 'web-1']], ['failing', ['infra-1']], ['unprotected', ['bob-1', 'carol-1']]] as const) {
+      await go(frame, '#/overview');
+      await frame.locator(`sd-overview [data-testid=stat-${k}]`).click();
+      await expect.poll(async () => (await frame.locator('sd-vms tr[data-vm]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-vm')}:${e.getAttribute('data-protection')}`))).sort().join(','), { timeout: 10_000 })
+        .toBe(names.map((n) => `${n}:${k}`).join(','));
+      expect(await frame.locator('#vm-protection').inputValue()).toBe(k);
+    }
+    // the protection filter and a sort by last backup (newest first on the second click), from the toolbar and the column header
+    await frame.locator('#vm-protection').selectOption('');
+    await frame.getByRole('button', { name: 'Sort by Last backup' }).click();
+    await expect.poll(() => frame.evaluate(() => location.hash)).toContain('sort=lastBackup');
+    await frame.getByRole('button', { name: 'Sort by Last backup' }).click();
+    await expect.poll(async () => (await frame.locator('sd-vms tr[data-vm]').evaluateAll((els) => els.map((e) => e.getAttribute('data-vm')))).slice(0, 2).join(','), { timeout: 10_000 }).toBe('db-1,web-1');
+    expect(await frame.locator('sd-vms th[aria-sort=descending]').textContent()).toContain('Last backup');
+    // the platform badge and the protection of each row came with the page: no request per VM
+    expect(await frame.locator('sd-vms tr[data-vm=infra-1] [data-platform]').textContent()).toBe('cloudstack');
+    expect(await frame.locator('sd-vms tr[data-vm=infra-1]').textContent()).toContain('Failing');
+    page.off('request', onRequest);
+    expect(perVm).toEqual([]);
+  });
+
   it('an expired token shows the sign-in over the view and loses nothing typed', async () => {
     await go(frame, '#/policies');
     await frame.getByRole('button', { name: 'New policy' }).click();

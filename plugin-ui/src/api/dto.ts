@@ -4,11 +4,19 @@
  * from the Hono routes and their zod schemas): nothing here is written by hand.
  */
 import type { InferResponseType } from 'hono/client';
+import type { z } from 'zod';
+import type { VmListQuery } from '../../../api/http/vm-schemas.ts';
 import type { Api } from './types.ts';
 
 type V1 = Api['api']['v1'];
 export type VmList = InferResponseType<V1['vms']['$get'], 200>;
 export type Vm = VmList['items'][number];
+export type VmQuery = NonNullable<Parameters<V1['vms']['$get']>[0]>['query'];
+export type Protection = Vm['protection']['status'];
+export type Platform = Vm['protection']['platform'];
+/** what the VM list sorts by, from the route's zod query schema */
+export type VmSort = z.output<typeof VmListQuery>['sort'];
+export type Overview = InferResponseType<V1['overview']['$get'], 200>;
 export type VmDetail = InferResponseType<V1['vms'][':id']['$get'], 200>;
 export type Job = InferResponseType<V1['jobs'][':id']['$get'], 200>;
 export type JobList = InferResponseType<V1['jobs']['$get'], 200>;

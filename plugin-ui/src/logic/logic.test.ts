@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { SseParser } from './sse.ts';
 import { href, parseRoute } from './route.ts';
-import { jobSummary } from './summary.ts';
 import { timeline } from './timeline.ts';
 import { policyForm, policyProblems, toPolicyBody } from './policy-form.ts';
 import { bytes, duration, fmt, transfer } from './format.ts';
@@ -30,24 +29,6 @@ describe('routes', () => {
     expect(href({ view: 'vms', query: { search: 'a b', page: 2, empty: '' } })).toBe('#/vms?search=a+b&page=2');
     expect(href({ view: 'vm', id: 'x/y' })).toBe('#/vms/x%2Fy');
     expect(parseRoute(href({ view: 'vm', id: 'x/y' }))).toEqual({ view: 'vm', id: 'x/y', query: {} });
-  });
-});
-
-describe('jobSummary', () => {
-  const now = new Date('2026-12-01T12:00:00Z');
-  const j = (vmId: string, status: string, hoursAgo: number, bytesWritten = 0) => {
-    const t = new Date(now.getTime() - hoursAgo * 3_600_000).toISOString();
-    return { vmId, status, queuedAt: t, finishedAt: status === 'running' ? null : t, bytesWritten };
-  };
-  it('a VM counts by its latest finished job; the last 24 h by outcome; bytes per day', () => {
-    const s = jobSummary([j('a', 'running', 0), j('a', 'failed', 1), j('a', 'succeeded', 30, 100), j('b', 'succeeded', 2, 50), j('c', 'cancelled', 3)], now);
-    expect(s.protectedVms).toBe(1);
-    expect(s.failingVms).toBe(1);
-    expect(s.last24h).toEqual({ total: 4, succeeded: 1, failed: 1, running: 1 });
-    expect(s.trend).toHaveLength(14);
-    expect(s.trend.at(-1)).toEqual({ day: '2026-12-01', bytes: 50 });
-    expect(s.trend.at(-2)).toEqual({ day: '2026-11-30', bytes: 100 });
-    expect(jobSummary([], now).trend).toEqual([]);
   });
 });
 

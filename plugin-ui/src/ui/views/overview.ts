@@ -1,8 +1,9 @@
 /**
  * @layer adapter
- * Overview: VMs seen, VMs whose last backup failed, the last 24 h of backups by outcome, storage
- * used with its per-day trend, agents in trouble (the last two for root admins: the API refuses
- * others). Each number links to the list behind it.
+ * Overview: the exact figures the API counts (GET /api/v1/overview: VMs protected, unprotected
+ * and failing, the last 24 h of backups by outcome, bytes stored per day), storage used and agents
+ * in trouble (for root admins: the API refuses others). Each number links to the list behind it:
+ * the VM list filtered the same way, the history of the last 24 h, the infrastructure.
  */
 import { html, css, nothing } from 'lit';
 import { Task } from '@lit/task';
@@ -12,7 +13,6 @@ import { bytes, fmt } from '../../logic/format.ts';
 import { href } from '../../logic/route.ts';
 import { ViewBase } from '../view-base.ts';
 import { taskView } from '../state-view.ts';
-import { jobSummary } from '../../logic/summary.ts';
 import '../usage-chart.ts';
 
 export class SdOverview extends ViewBase {
@@ -28,15 +28,12 @@ export class SdOverview extends ViewBase {
     task: async ([, ], { signal }) => {
       const v1 = this.api.api.v1;
       const init = { init: { signal } };
-      const [vms, jobs] = await Promise.all([
-        ok(v1.vms.$get({ query: { limit: '1' } }, init)),
-        ok(v1.jobs.$get({ query: { limit: '500' } }, init)),
-      ]);
       const root = this.isRoot;
+      const o = await ok(v1.overview.$get({}, init));
       const [repos, agents] = root
         ? await Promise.all([ok(v1.repositories.$get({}, init)), ok(v1.agents.$get({}, init))])
         : [undefined, undefined];
-      return { vms: vms.total, jobs: jobSummary(jobs.items, new Date()), repos: repos?.items, agents: agents?.items };
+      return { o, repos: repos?.items, agents: agents?.items };
     },
     args: () => [this.generation] as const,
   });
@@ -45,12 +42,12 @@ export class SdOverview extends ViewBase {
     const o = en.overview;
     return html`<h1>${o.title}</h1>${taskView(this.data, (d) => html`
       <div class="grid">
-        <a class="stat" href=${href({ view: 'vms' })} data-testid="stat-vms"><div class="n">${d.vms}</div><div class="l">${en.vms.title}</div></a>
-        <a class="stat" href=${href({ view: 'history', query: { status: 'succeeded' } })} data-testid="stat-protected"><div class="n">${d.jobs.protectedVms}</div><div class="l">${o.protected}</div></a>
-        <a class="stat" href=${href({ view: 'vms' })} data-testid="stat-unprotected"><div class="n">${Math.max(0, d.vms - d.jobs.protectedVms)}</div><div class="l">${o.unprotected}</div></a>
-        <a class="stat" href=${href({ view: 'history', query: { status: 'failed' } })} data-testid="stat-failing"><div class="n">${d.jobs.failingVms}</div><div class="l">${o.failing}</div></a>
-        <a class="stat" href=${href({ view: 'history' })} data-testid="stat-jobs"><div class="n">${d.jobs.last24h.total}</div>
-          <div class="l">${o.jobs24h}: ${d.jobs.last24h.succeeded} ${o.succeeded}, ${d.jobs.last24h.failed} ${o.failed}, ${d.jobs.last24h.running} ${o.running}</div></a>
+        <a class="stat" href=${href({ view: 'vms' })} data-testid="stat-vms"><div class="n">${d.o.vms.total}</div><div class="l">${en.vms.title}</div></a>
+        <a class="stat" href=${href({ view: 'vms', query: { protection: 'protected' } })} data-testid="stat-protected"><div class="n">${d.o.vms.protected}</div><div class="l">${o.protected}</div></a>
+        <a class="stat" href=${href({ view: 'vms', query: { protection: 'unprotected' } })} data-testid="stat-unprotected"><div class="n">${d.o.vms.unprotected}</div><div class="l">${o.unprotected}</div></a>
+        <a class="stat" href=${href({ view: 'vms', query: { protection: 'failing' } })} data-testid="stat-failing"><div class="n">${d.o.vms.failing}</div><div class="l">${o.failing}</div></a>
+        <a class="stat" href=${href({ view: 'history', query: { since: d.o.jobs24h.since } })} data-testid="stat-jobs"><div class="n">${d.o.jobs24h.total}</div>
+          <div class="l">${o.jobs24h}: ${d.o.jobs24h.succeeded} ${o.succeeded}, ${d.o.jobs24h.failed} ${o.failed}, ${d.o.jobs24h.running} ${o.running}</div></a>
         ${d.repos ? html`<a class="stat" href=${href({ view: 'infrastructure' })} data-testid="stat-storage">
           <div class="n">${bytes(d.repos.reduce((a, r) => a + r.usage.total.bytes, 0))}</div>
           <div class="l">${o.storage} · ${fmt(o.points, { n: d.repos.reduce((a, r) => a + r.usage.total.points, 0) })}</div></a>` : nothing}
@@ -58,8 +55,8 @@ export class SdOverview extends ViewBase {
           <div class="n">${d.agents.filter((a) => a.status !== 'active').length}</div>
           <div class="l">${d.agents.some((a) => a.status !== 'active') ? o.agentsTrouble : o.noAgentsTrouble}</div></a>` : nothing}
       </div>
-      ${d.jobs.trend.length ? html`<div class="card"><h2>${o.trend}</h2>
-        <sd-usage-chart kind="bar" .labels=${d.jobs.trend.map((t) => t.day)} .series=${[{ label: o.trend, values: d.jobs.trend.map((t) => t.bytes) }]}></sd-usage-chart></div>` : nothing}
+      ${d.o.trend.some((t) => t.bytes > 0) ? html`<div class="card"><h2>${o.trend}</h2>
+        <sd-usage-chart kind="bar" .labels=${d.o.trend.map((t) => t.day)} .series=${[{ label: o.trend, values: d.o.trend.map((t) => t.bytes) }]}></sd-usage-chart></div>` : nothing}
     `)}`;
   }
 }
