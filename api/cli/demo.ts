@@ -9,7 +9,8 @@
  * - the control plane (`sendense serve`) on SQLite under ./.sendense/, discovering the VMs from
  *   the simulator;
  * then runs a full and an incremental backup of both VMs through the control plane's API, prints
- * the plug-in's URL (/plugin/, built first if it is not) and the sign-ins it offers — users of
+ * the plug-in's URL (/plugin/, built first if it is not) and a CloudStack-like page framing it on
+ * its own origin (port + 1, which `plugin.uiOrigins` names), and the sign-ins it offers — users of
  * several accounts and domains, one with two-factor sign-in (api/cloudstack-sim/demo-world.ts) —, and serves until Ctrl-C (`--no-serve`: stop after the backups). It
  * cleans up everything it started — also on SIGTERM, and also when the signal comes mid-setup.
  */
@@ -28,6 +29,7 @@ import { createSimulator } from '../cloudstack-sim/app.ts';
 import { serveSimulator } from '../cloudstack-sim/serve.ts';
 import { demoSignIns, demoWorld, DEMO_TOTP_KEY, setPluginTheme } from '../cloudstack-sim/demo-world.ts';
 import { defaultPluginDir } from '../http/plugin-static.ts';
+import { serveHostPage } from './demo-host.ts';
 import { totpCode } from '../cloudstack-sim/totp.ts';
 import { createVirshHypervisor } from '../cloudstack-sim/virsh-hypervisor.ts';
 import { parseConfig } from '../config.ts';
@@ -128,6 +130,11 @@ async function demoWork(cleanups: (() => Promise<unknown>)[], signal: AbortSigna
     step();
     say(`CloudStack simulator: ${served.endpoint} (users admin, dadmin, alice, bob, carol; password 'password')`);
 
+    // ---- a CloudStack-like page framing the plug-in, on its own origin (the one plugin.uiOrigins names)
+    let pluginUrl = '';
+    const hostPage = await serveHostPage(() => pluginUrl, port === 0 ? 0 : port + 1);
+    cleanups.push(() => hostPage.close());
+
     // ---- the control plane on embedded defaults
     const dataDir = path.resolve('.sendense');
     mkdirSync(dataDir, { recursive: true });
@@ -139,6 +146,7 @@ async function demoWork(cleanups: (() => Promise<unknown>)[], signal: AbortSigna
       auth: { tokenSecret: randomBytes(32).toString('hex') },
       repositories: [{ name: 'demo', url: repo.url('backups'), default: true }],
       agents: { user: REPO_USER, socketPath: agent.socketPath, heartbeatSeconds: 10 },
+      plugin: { uiOrigins: [hostPage.origin] },
     }), {}, 'demo');
     const gateway = createLinkGateway({
       access: () => ({
@@ -175,7 +183,8 @@ async function demoWork(cleanups: (() => Promise<unknown>)[], signal: AbortSigna
       const r = spawnSync(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'plugin-ui/vite.config.ts'], { cwd: root, encoding: 'utf8' });
       if (r.status !== 0) say(`the plug-in did not build (${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}): /plugin/ says how to build it`);
     }
-    say(`plug-in: ${server.url}/plugin/ — sign in with a CloudStack user (password 'password'):`);
+    pluginUrl = `${server.url}/plugin/`;
+    say(`plug-in: open ${hostPage.url} (a CloudStack-like page with the plug-in in its menu; plugin.uiOrigins ${hostPage.origin}), or ${pluginUrl} alone — sign in with a CloudStack user (password 'password'):`);
     for (const u of demoSignIns()) say(`  ${u.username.padEnd(7)} domain ${u.domain.padEnd(11)} ${u.role}: sees ${u.sees}`);
     say(`  carol's authenticator: ${demoSignIns().find((u) => u.username === 'carol')!.note} (code now: ${totpCode(DEMO_TOTP_KEY, Date.now())})`);
     say(`API: POST ${server.url}/api/v1/auth/login {"username":"admin","password":"password"}; GET ${server.url}/api/v1/vms; OpenAPI ${server.url}/api/openapi.json`);
