@@ -12,7 +12,7 @@
 import { asDeployError, DeployError } from './errors.ts';
 import { parseOsRelease } from './os-release.ts';
 import {
-  agentConfigJson, CLOCK_TOLERANCE_MS, clockOffsetMs, decideHost, linkKeyLine, repoKeyComment, withKeyLine, type AgentConfigInput,
+  agentConfigJson, CLOCK_TOLERANCE_MS, clockOffsetMs, decideHost, linkKeyLine, readsDropIns, repoKeyComment, SSHD_DROPIN_PATH, sshdDropIn, withKeyLine, type AgentConfigInput,
 } from './plan.ts';
 import type {
   AdminCredentials, AgentHealthReport, AgentPackage, AgentProbe, DeployTarget, HostConnector, HostSession, KeyPair, RepositoryKeys,
@@ -154,6 +154,15 @@ export async function deployHost(deps: DeployDeps, t: DeployTarget, s: DeploySet
       await session.writeFile(HOST_PATHS.linkAuthorizedKeys, next, { owner: 'sendense', group: 'sendense', mode: 0o600, signal });
       changed.push('link key');
     }
+    let sshdNote = '';
+    if (readsDropIns(await session.readFile('/etc/ssh/sshd_config', { signal }))) {
+      if (await converge(session, SSHD_DROPIN_PATH, sshdDropIn(s.agentConfig.socketOwner), 'root', 0o644, signal)) {
+        await session.reloadSshd({ signal });
+        changed.push('sshd: the link user forwards to unix sockets only');
+      }
+    } else {
+      sshdNote = ` (sshd_config does not include /etc/ssh/sshd_config.d/*.conf: add the Match block of ${SSHD_DROPIN_PATH} to it by hand to take TCP forwarding from the link user)`;
+    }
     if (await converge(session, HOST_PATHS.repoKnownHosts, s.repositoryKnownHosts.endsWith('\n') ? s.repositoryKnownHosts : `${s.repositoryKnownHosts}\n`, 'root', 0o600, signal)) changed.push('repository host key');
     const comment = repoKeyComment(t);
     let pub = await session.readFile(`${HOST_PATHS.repoIdentity}.pub`, { signal });
@@ -189,7 +198,7 @@ export async function deployHost(deps: DeployDeps, t: DeployTarget, s: DeploySet
     return {
       ...baseRow(t), ...partial, version, changed, health,
       outcome: action.kind === 'current' && changed.length === 0 ? 'current' : 'done',
-      message: `${action.kind === 'current' ? (changed.length ? `already ${version}; fixed: ${changed.join(', ')}` : `already ${version}, everything in place`) : changed[0]}; healthy (libvirt ${h.libvirtVersion ?? '?'}, clock offset ${(offset / 1000).toFixed(1)} s)${repoNote}`,
+      message: `${action.kind === 'current' ? (changed.length ? `already ${version}; fixed: ${changed.join(', ')}` : `already ${version}, everything in place`) : changed[0]}; healthy (libvirt ${h.libvirtVersion ?? '?'}, clock offset ${(offset / 1000).toFixed(1)} s)${repoNote}${sshdNote}`,
       durationMs: clock() - started,
     };
   } catch (e) {
@@ -223,6 +232,10 @@ export async function removeHost(deps: DeployDeps, t: DeployTarget, s: Pick<Depl
     if (purge) {
       // rpm has no purge, and the repository key lives in the agent's state: take it all away
       await session.removePath(HOST_PATHS.repoKeyDir, { signal });
+      if ((await session.readFile(SSHD_DROPIN_PATH, { signal })) !== null) {
+        await session.removePath(SSHD_DROPIN_PATH, { signal });
+        await session.reloadSshd({ signal });
+      }
       if (deps.repositoryKeys) await deps.repositoryKeys.revoke(repoKeyComment(t), { signal });
     }
     emit({ type: 'host', host: t.name, step: 'finished', fraction: 1 });

@@ -55,6 +55,7 @@ export class MemoryHost {
     this.clockSkewMs = spec.clockSkewMs ?? 0;
     this.reachable = spec.reachable ?? true;
     this.brokenAgent = spec.brokenAgent ?? false;
+    this.files.set('/etc/ssh/sshd_config', { content: 'Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\n', owner: 'root', mode: 0o644 });
   }
 }
 
@@ -158,6 +159,7 @@ export class MemoryFleet implements HostConnector, AgentProbe {
         h.log.push(purge ? 'purge' : 'remove');
         return true;
       },
+      async reloadSshd() { live(); h.log.push('reload sshd'); },
       async removePath(p) {
         live();
         for (const k of [...h.files.keys()]) if (k === p || k.startsWith(`${p}/`)) h.files.delete(k);

@@ -43,7 +43,7 @@ describe('deployment decisions', () => {
 
   it("the link key may only forward to a unix socket; re-runs replace the control plane's line and keep the admin's", () => {
     const line = linkKeyLine('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB sendense@cp');
-    expect(line).toBe('restrict,port-forwarding,permitopen="127.0.0.1:9",permitlisten="127.0.0.1:9",command="/bin/false" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB sendense-control-plane');
+    expect(line).toBe('restrict,port-forwarding,permitlisten="127.0.0.1:9",command="/bin/false" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB sendense-control-plane');
     expect(() => linkKeyLine('command="sh" ssh-ed25519 AAAA')).toThrow(/not an OpenSSH public key line/);
     const first = withKeyLine('ssh-rsa AAAAB3 admin@laptop\n', line);
     expect(first).toBe(`ssh-rsa AAAAB3 admin@laptop\n${line}\n`);

@@ -47,11 +47,12 @@ export const LINK_KEY_COMMENT = 'sendense-control-plane';
 
 /**
  * The line for the link key: `restrict` turns off every forward, pty, agent and X11 forwarding and
- * ~/.ssh/rc; `port-forwarding` turns forwarding back on, and `permitopen` / `permitlisten` narrow
- * the TCP forwards to the discard port on the host's loopback (OpenSSH has no "none" for them in
- * authorized_keys: a line with permitopen="none" is refused as a whole), so what is left is a
- * local unix-socket forward (direct-streamlocal) — the agent's socket, which only this user may
- * open; a session, were one asked for, runs /bin/false whatever it asks (the shell is nologin too).
+ * ~/.ssh/rc; `port-forwarding` turns forwarding back on (the socket forward needs it),
+ * `permitlisten` narrows remote TCP listens to a privileged port the user cannot bind, and a
+ * session, were one asked for, runs /bin/false whatever it asks (the shell is nologin too).
+ * What authorized_keys cannot say — "no TCP forward, unix sockets only" (`permitopen` also
+ * governs unix-socket forwards since OpenSSH 8, and "none" is refused there) — the sshd drop-in
+ * below says for this user: AllowTcpForwarding no, AllowStreamLocalForwarding local.
  * The key's own comment is replaced by LINK_KEY_COMMENT (re-runs find and replace it).
  */
 export function linkKeyLine(publicKey: string): string {
@@ -59,7 +60,24 @@ export function linkKeyLine(publicKey: string): string {
   if (!type || !blob || !/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-\S+)$/.test(type) || !/^[A-Za-z0-9+/=]+$/.test(blob)) {
     throw new Error(`[deploy] the control plane's link key is not an OpenSSH public key line: '${publicKey.slice(0, 40)}…'`);
   }
-  return `restrict,port-forwarding,permitopen="127.0.0.1:9",permitlisten="127.0.0.1:9",command="/bin/false" ${type} ${blob} ${LINK_KEY_COMMENT}`;
+  return `restrict,port-forwarding,permitlisten="127.0.0.1:9",command="/bin/false" ${type} ${blob} ${LINK_KEY_COMMENT}`;
+}
+
+/** /etc/ssh/sshd_config.d/sendense-agent.conf: the link user may forward to unix sockets and do nothing else. */
+export const SSHD_DROPIN_PATH = '/etc/ssh/sshd_config.d/sendense-agent.conf';
+export function sshdDropIn(user: string): string {
+  return [
+    '# Sendense: the control plane\'s link user reaches the agent\'s unix socket and nothing else',
+    '# (written by `sendense agents deploy`; removed by `sendense agents remove --purge`)',
+    `Match User ${user}`,
+    '    AllowTcpForwarding no', '    AllowStreamLocalForwarding local', '    AllowAgentForwarding no', '    X11Forwarding no',
+    '    PermitTTY no', '    PermitTunnel no', '    GatewayPorts no', '    ForceCommand /bin/false', '',
+  ].join('\n');
+}
+
+/** Whether this sshd_config reads the drop-in directory (Debian 12, Ubuntu, EL 9 do; EL 8's does not). */
+export function readsDropIns(sshdConfig: string | null): boolean {
+  return /^\s*Include\s+\/etc\/ssh\/sshd_config\.d\/\*\.conf\b/m.test(sshdConfig ?? '');
 }
 
 /** authorized_keys with `line` in place of any earlier line carrying the same comment; other keys kept. */

@@ -97,6 +97,8 @@ export interface HostSession {
   service(action: 'start' | 'restart' | 'state', opts?: { signal?: AbortSignal }): Promise<ServiceState>;
   /** true when there was something to remove (a purge also takes what an earlier remove left) */
   remove(format: PackageFormat, purge: boolean, opts?: { signal?: AbortSignal }): Promise<boolean>;
+  /** checks sshd's configuration (sshd -t) and makes the running sshd read it again */
+  reloadSshd(opts?: { signal?: AbortSignal }): Promise<void>;
   /** removes a file or directory tree (no error when missing) */
   removePath(path: string, opts?: { signal?: AbortSignal }): Promise<void>;
   close(): Promise<void>;

@@ -166,6 +166,11 @@ class SshHostSession implements HostSession {
     return r.stdout.trim() !== 'NONE';
   }
 
+  async reloadSshd(o: { signal?: AbortSignal } = {}): Promise<void> {
+    const r = await this.sh('sshd -t || /usr/sbin/sshd -t || exit 3; systemctl reload ssh 2>/dev/null || systemctl reload sshd', [], o);
+    if (r.code !== 0) throw new DeployError('failed', `${this.where}: ${r.code === 3 ? 'sshd -t refuses the configuration' : 'reloading sshd failed'}: ${tail(r.stderr || r.stdout)}`);
+  }
+
   async removePath(p: string, o: { signal?: AbortSignal } = {}): Promise<void> {
     if (!p.startsWith('/') || p.split('/').filter(Boolean).length < 2) throw new DeployError('failed', `${this.where}: refusing to remove '${p}'`);
     const r = await this.sh('rm -rf -- "$1"', [p], o);
