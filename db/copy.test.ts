@@ -46,6 +46,8 @@ async function fill(store: Store): Promise<void> {
   await store.restores.create({ id: 'rs1', restorePointId: parent!.id, platformVmId: VM, kind: 'download', target: { disk: 'vda' }, status: 'succeeded', result: { ok: true } });
   await store.maintenance.create({ id: 'mj1', kind: 'verify', trigger: 'manual', status: 'queued', repositoryId: repo.id, platformVmId: VM, request: { points: ['x'] }, queuedAt: at });
   await store.leases.acquire('round:scheduler', 'cp-1', 60_000, at);
+  await store.auth.hit('user:alice', 60_000, at);
+  await store.auth.revoke('user:u1', at);
   for (let i = 0; i < 3; i++) await store.audit.append({ at, actor: 'alice', via: 'token', action: `a.${i}`, outcome: 'ok', details: { i } });
 }
 

@@ -23,6 +23,7 @@ import { StoreError } from './store.ts';
 export const COPY_ORDER = [
   'repositories', 'cloudstackHosts', 'cloudstackAgents', 'cloudstackVms', 'disks', 'policies', 'policyAssignments', 'backupJobs',
   'chains', 'restorePoints', 'restorePointDisks', 'restores', 'maintenanceJobs', 'auditLog', 'leases',
+  'signInWindows', 'tokenRevocations',
 ] as const;
 export type TableKey = (typeof COPY_ORDER)[number];
 
@@ -42,7 +43,7 @@ export async function closeEndpoint(e: Endpoint): Promise<void> {
   if (e.kind === 'sqlite') e.h.close(); else await e.h.close();
 }
 
-const primaryKey = (k: TableKey) => (k === 'auditLog' ? 'seq' : k === 'leases' ? 'name' : 'id');
+const primaryKey = (k: TableKey) => (k === 'auditLog' ? 'seq' : k === 'leases' ? 'name' : k === 'signInWindows' ? 'key' : 'id');
 
 /** every row of a table, by primary key (restore points: parents first) */
 export async function readTable(e: Endpoint, k: TableKey): Promise<Row[]> {

@@ -6,6 +6,7 @@
  *
  * `path` ':memory:' gives a private in-memory database (tests, the in-memory Store).
  */
+import { createAuthStore } from './sqlite/auth.ts';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -90,6 +91,7 @@ export function createSqliteStore(handle: OpenDatabase): Store {
     restores: createRestoreStore(db),
     maintenance: createMaintenanceStore(db),
     leases: createLeaseStore(db),
+    auth: createAuthStore(db),
     close: handle.close,
   };
 }

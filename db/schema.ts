@@ -193,6 +193,8 @@ export const policies = sqliteTable('policies', {
   verifyLastRunAt: ts('verify_last_run_at'),
   /** the policy applies to VMs of this source platform only (null: every platform) */
   platform: text('platform', { enum: SOURCE_PLATFORMS }),
+  /** users (not only admins) may assign it to their own VMs and accounts */
+  userAssignable: integer('user_assignable', { mode: 'boolean' }).notNull().default(false),
   createdAt: created(),
   updatedAt: updated(),
 });
@@ -204,6 +206,8 @@ export const policyAssignments = sqliteTable('policy_assignments', {
   /** vm: VM id · zone: zone id · account: "<domain id>/<account name>" · tag: "<key>=<value>" */
   target: text('target').notNull(),
   createdBy: text('created_by'),
+  /** the creator's role (api/auth/principal.ts Role); null: made before roles were kept (counted as an admin's) */
+  createdByRole: text('created_by_role', { enum: ['root-admin', 'domain-admin', 'user'] }),
   createdAt: created(),
 }, (t) => [uniqueIndex('uq_assignment_target').on(t.kind, t.target), index('idx_assignment_policy').on(t.policyId)]);
 
@@ -406,6 +410,29 @@ export const leases = sqliteTable('leases', {
   /** since when this holder has held it without a gap */
   acquiredAt: ts('acquired_at').notNull(),
 });
+
+/**
+ * Sign-in attempts per key (a user name, a client address) in fixed windows, shared by every
+ * control-plane instance on the database (api/auth/store-limits.ts).
+ */
+export const signInWindows = sqliteTable('sign_in_windows', {
+  /** `user:<name>` or `addr:<address>` (the limiter's key) */
+  key: text('key').primaryKey(),
+  windowStart: ts('window_start').notNull(),
+  count: integer('count').notNull(),
+});
+
+/**
+ * Revoked Sendense tokens, shared by every instance: `token` rows end one token (sign-out) and
+ * are kept until it would have expired; `user` rows end every token of a user issued at or
+ * before `at` (an admin's revoke, a disabled CloudStack user).
+ */
+export const tokenRevocations = sqliteTable('token_revocations', {
+  /** `token:<token id>` or `user:<user id>` */
+  id: text('id').primaryKey(),
+  /** token: when it expires (then the row can go); user: tokens issued at or before this are revoked */
+  at: ts('at').notNull(),
+}, (t) => [index('idx_revocations_at').on(t.at)]);
 
 export type Repository = InferSelectModel<typeof repositories>;
 export type NewRepository = InferInsertModel<typeof repositories>;

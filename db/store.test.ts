@@ -225,6 +225,27 @@ describe.each(STORE_ADAPTERS)('$name Store', (adapter) => {
     expect(await store.leases.get('round:x')).toBeUndefined();
   });
 
+  it('auth: sign-in windows count every attempt of instances asking at once, restart after the window; revocations keep the later time and are swept', async () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const hits = await Promise.all(Array.from({ length: 8 }, () => store.auth.hit('user:alice', 60_000, t0)));
+    expect(hits.map((h) => h.count).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await store.auth.window('user:alice')).toEqual({ count: 8, windowStart: t0 });
+    expect(await store.auth.hit('user:alice', 60_000, new Date(t0.getTime() + 59_999))).toEqual({ count: 9, windowStart: t0 });
+    const t1 = new Date(t0.getTime() + 60_000);
+    expect(await store.auth.hit('user:alice', 60_000, t1)).toEqual({ count: 1, windowStart: t1 });
+    await store.auth.reset('user:alice');
+    expect(await store.auth.window('user:alice')).toBeUndefined();
+    await store.auth.revoke('token:t1', new Date(t0.getTime() + 3_600_000));
+    await store.auth.revoke('user:u1', t1);
+    await store.auth.revoke('user:u1', t0); // earlier: the later time stays
+    const r = await store.auth.revocations(['token:t1', 'user:u1', 'token:none']);
+    expect(r).toEqual(new Map([['token:t1', new Date(t0.getTime() + 3_600_000)], ['user:u1', t1]]));
+    await store.auth.hit('addr:10.0.0.1', 60_000, t0);
+    await store.auth.sweep({ tokens: new Date(t0.getTime() + 3_600_001), users: t0, windows: t1 });
+    expect(await store.auth.revocations(['token:t1', 'user:u1'])).toEqual(new Map([['user:u1', t1]]));
+    expect(await store.auth.window('addr:10.0.0.1')).toBeUndefined();
+  });
+
   it('policies: a schedule time is claimed once (compare-and-set on the last run)', async () => {
     const now = new Date('2026-01-01T02:00:00Z');
     await store.policies.create({ id: 'pc', name: 'claimed', schedule: '0 2 * * *', fullEvery: 7, maxChainLength: 30, retention: {}, createdAt: now, updatedAt: now });

@@ -234,7 +234,7 @@ export interface PolicyStore {
   delete(id: string): Promise<boolean>;
   assignments(policyId?: string): Promise<PolicyAssignment[]>;
   /** one assignment per (kind, target): assigning it again moves it to this policy */
-  assign(a: { policyId: string; kind: AssignmentKind; target: string; createdBy?: string | null }): Promise<PolicyAssignment>;
+  assign(a: { policyId: string; kind: AssignmentKind; target: string; createdBy?: string | null; createdByRole?: 'root-admin' | 'domain-admin' | 'user' | null }): Promise<PolicyAssignment>;
   unassign(assignmentId: string): Promise<boolean>;
   getAssignment(assignmentId: string): Promise<PolicyAssignment | undefined>;
   markRun(id: string, at: Date): Promise<void>;
@@ -370,6 +370,24 @@ export interface LeaseStore {
   get(name: string): Promise<Lease | undefined>;
 }
 
+/**
+ * Sign-in limits and token revocations, shared by every control-plane instance on the database
+ * (db/schema.ts sign_in_windows, token_revocations; api/auth/store-limits.ts uses them):
+ * - `hit` counts one attempt for `key` atomically — in the current window, or as the first of a
+ *   new one when `windowMs` have passed since the window started — and returns the window;
+ * - `revoke(id, at)` records `token:<id>` (until it expires) or `user:<id>` (tokens issued at or
+ *   before `at`), keeping the later time when asked twice; `revocations` reads several ids;
+ * - `sweep` drops token rows expired, user rows and windows older than the given times.
+ */
+export interface AuthStore {
+  hit(key: string, windowMs: number, now: Date): Promise<{ count: number; windowStart: Date }>;
+  window(key: string): Promise<{ count: number; windowStart: Date } | undefined>;
+  reset(key: string): Promise<void>;
+  revoke(id: string, at: Date): Promise<void>;
+  revocations(ids: string[]): Promise<Map<string, Date>>;
+  sweep(before: { tokens: Date; users: Date; windows: Date }): Promise<void>;
+}
+
 export interface Store {
   vms: VmStore;
   hosts: HostStore;
@@ -382,6 +400,7 @@ export interface Store {
   restores: RestoreStore;
   maintenance: MaintenanceStore;
   leases: LeaseStore;
+  auth: AuthStore;
   /** SQLite closes at once; PostgreSQL resolves once the pool has ended */
   close(): void | Promise<void>;
 }

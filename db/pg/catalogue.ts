@@ -179,10 +179,10 @@ export function createPolicyStore(db: PgDb): PolicyStore {
     },
     async assign(a) {
       const rows = await guard(`assignment of ${a.kind} ${a.target}`, () => db.insert(policyAssignments)
-        .values({ id: randomUUID(), policyId: a.policyId, kind: a.kind, target: a.target, createdBy: a.createdBy ?? null, createdAt: new Date() })
+        .values({ id: randomUUID(), policyId: a.policyId, kind: a.kind, target: a.target, createdBy: a.createdBy ?? null, createdByRole: a.createdByRole ?? null, createdAt: new Date() })
         .onConflictDoUpdate({
           target: [policyAssignments.kind, policyAssignments.target],
-          set: { policyId: a.policyId, createdBy: a.createdBy ?? null, createdAt: new Date() },
+          set: { policyId: a.policyId, createdBy: a.createdBy ?? null, createdByRole: a.createdByRole ?? null, createdAt: new Date() },
         }).returning());
       return rows[0]!;
     },

@@ -13,6 +13,7 @@
  * A database that goes away mid-run: every Store call then fails with StoreError 'unavailable'
  * naming the server and what to do; the pool reconnects by itself once it is back.
  */
+import { createAuthStore } from './auth.ts';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -203,6 +204,7 @@ export function createPgStore(h: PgDatabase): Store {
     restores: t(createRestoreStore(db)),
     maintenance: t(createMaintenanceStore(db)),
     leases: t(createLeaseStore(db)),
+    auth: t(createAuthStore(db)),
     close: () => h.close(),
   };
 }

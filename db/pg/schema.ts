@@ -125,3 +125,5 @@ export const restores = derive(lite.restores);
 export const maintenanceJobs = derive(lite.maintenanceJobs);
 export const auditLog = derive(lite.auditLog);
 export const leases = derive(lite.leases);
+export const signInWindows = derive(lite.signInWindows);
+export const tokenRevocations = derive(lite.tokenRevocations);

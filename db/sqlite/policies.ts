@@ -37,10 +37,10 @@ export function createPolicyStore(db: Db): PolicyStore {
     async assign(a) {
       const id = randomUUID();
       guard(`assignment of ${a.kind} ${a.target}`, () => db.insert(policyAssignments)
-        .values({ id, policyId: a.policyId, kind: a.kind, target: a.target, createdBy: a.createdBy ?? null, createdAt: new Date() })
+        .values({ id, policyId: a.policyId, kind: a.kind, target: a.target, createdBy: a.createdBy ?? null, createdByRole: a.createdByRole ?? null, createdAt: new Date() })
         .onConflictDoUpdate({
           target: [policyAssignments.kind, policyAssignments.target],
-          set: { policyId: a.policyId, createdBy: a.createdBy ?? null, createdAt: new Date() },
+          set: { policyId: a.policyId, createdBy: a.createdBy ?? null, createdByRole: a.createdByRole ?? null, createdAt: new Date() },
         }).run());
       return db.select().from(policyAssignments).where(eq(policyAssignments.kind, a.kind)).all().find((r) => r.target === a.target)!;
     },
