@@ -11,13 +11,12 @@
  * An in-place restore is also refused while CloudStack lists VM snapshots of the VM
  * (listVMSnapshot): they live inside its qcow2 volumes, which the restore replaces, so they would
  * be lost (CloudStack would go on listing them) — unless the request says `force`, and the
- * refusal names each snapshot that would be lost.
+ * refusal names each snapshot that would be lost. RestoreRunner.start makes both checks, one
+ * in-place request of a VM at a time, before the restore is recorded.
  */
-import type { Restore } from '../../db/schema.ts';
 import type { Store } from '../../db/store.ts';
 import type { CloudStackApi } from '../cloudstack/port.ts';
 import { RestoreError } from './errors.ts';
-import { loadPoint, RestoreRunner, type RestoreRequest, type RestoreRunnerDeps } from './runner.ts';
 
 const ACTIVE_JOBS = ['queued', 'dispatching', 'running', 'cancelling'] as const;
 const ACTIVE_MAINTENANCE = ['queued', 'running'] as const;
@@ -44,9 +43,6 @@ export async function assertVmIdleForInPlace(store: Store, vmId: string): Promis
   if (m) throw new RestoreError('conflict', `${m.kind} job ${m.id} of VM ${vmId} is ${m.status}: an in-place restore waits until it has finished`);
 }
 
-/** An in-place request: `force` restores although the VM has VM snapshots (they are lost). */
-export type InPlaceRequest = RestoreRequest & { force?: boolean };
-
 /** Refuses an in-place restore of a VM with VM snapshots in CloudStack, naming them, unless forced. */
 export async function assertNoVmSnapshots(cs: Pick<CloudStackApi, 'listVmSnapshots'>, vmId: string, vmName: string, force: boolean | undefined): Promise<void> {
   const snaps = await cs.listVmSnapshots({ virtualmachineid: vmId });
@@ -54,34 +50,4 @@ export async function assertNoVmSnapshots(cs: Pick<CloudStackApi, 'listVmSnapsho
   const names = snaps.map((s) => `${s.displayname ?? s.name ?? s.id}${s.created ? ` (${s.created})` : ''}`).join(', ');
   throw new RestoreError('conflict', `VM ${vmName} has ${snaps.length} VM snapshot(s) in CloudStack: ${names}. They live inside its qcow2 volumes, which an in-place `
     + 'restore replaces: they would be lost (CloudStack would still list them). Delete them in CloudStack first, or ask again with force: true to restore and lose them');
-}
-
-/**
- * The RestoreRunner whose in-place restores are exclusive per VM and respect VM snapshots (the
- * checks above, before the restore is recorded); everything else is RestoreRunner's. In-process,
- * in-place requests of one VM are taken one at a time, so two at once cannot both pass the checks.
- */
-export class ExclusiveRestoreRunner extends RestoreRunner {
-  private readonly starting = new Map<string, Promise<unknown>>();
-
-  constructor(private readonly x: RestoreRunnerDeps & { cs: RestoreRunnerDeps['cs'] & Pick<CloudStackApi, 'listVmSnapshots'> }) {
-    super(x);
-  }
-
-  override async start(req: InPlaceRequest): Promise<Restore> {
-    if (req.mode !== 'in-place') return super.start(req);
-    const { point } = await loadPoint(this.x.store, req.restorePointId);
-    const vmId = point.platformVmId;
-    const before = this.starting.get(vmId) ?? Promise.resolve();
-    const mine = before.catch(() => {}).then(async () => {
-      await assertVmIdleForInPlace(this.x.store, vmId);
-      const vm = await this.x.store.vms.get(vmId);
-      await assertNoVmSnapshots(this.x.cs, vmId, vm?.name ?? vmId, req.force);
-      return super.start(req);
-    });
-    const tail = mine.catch(() => {});
-    this.starting.set(vmId, tail);
-    void tail.then(() => { if (this.starting.get(vmId) === tail) this.starting.delete(vmId); });
-    return mine;
-  }
 }

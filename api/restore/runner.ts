@@ -36,12 +36,13 @@ import type { CloudStackApi } from '../cloudstack/port.ts';
 import { resolveVmForAgent } from '../cloudstack/resolve.ts';
 import { sleep } from '../lib/sleep.ts';
 import { RestoreError } from './errors.ts';
+import { assertNoVmSnapshots, assertVmIdleForInPlace } from './exclusive.ts';
 import { chooseDisks, inPlaceTargets, newVolumeName, pickRepositoryHost, restoreProgress, type PointDiskInfo } from './plan.ts';
 import { diskRequestId, isRestoreFinished, type RestoreDisk, type RestoreResult, type RestoreTarget } from './state.ts';
 
 export type RestoreCloudStack = Pick<CloudStackApi,
   'getVirtualMachine' | 'listVolumes' | 'getStoragePool' | 'getHost' | 'listKvmHosts' | 'stopVirtualMachine' | 'startVirtualMachine'
-  | 'getUploadParamsForVolume' | 'getVolume' | 'attachVolume'>;
+  | 'getUploadParamsForVolume' | 'getVolume' | 'attachVolume' | 'listVmSnapshots'>;
 
 export interface RestoreRunnerDeps {
   store: Store;
@@ -81,6 +82,11 @@ export interface RestoreRequest {
   stopVm?: boolean;
   /** in-place: start the VM when every disk is back */
   startVm?: boolean;
+  /**
+   * in-place: restore although CloudStack lists VM snapshots of the VM — they live inside its
+   * qcow2 volumes and are lost (refused otherwise, naming them: api/restore/exclusive.ts)
+   */
+  force?: boolean;
   requestedBy?: string | null;
 }
 
@@ -110,6 +116,7 @@ export class RestoreRunner {
   private readonly runs = new Map<string, AbortController>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly stopped = new AbortController();
+  private readonly startingInPlace = new Map<string, Promise<unknown>>();
   private readonly leases: JobLeases;
 
   constructor(private readonly deps: RestoreRunnerDeps) {
@@ -126,7 +133,20 @@ export class RestoreRunner {
 
   // ---- requests ----
 
+  /** In-place requests of one VM are taken one at a time (their exclusivity checks, then the record). */
   async start(req: RestoreRequest): Promise<Restore> {
+    if (req.mode !== 'in-place') return this.startOnce(req);
+    const { point } = await loadPoint(this.deps.store, req.restorePointId);
+    const vmId = point.platformVmId;
+    const before = this.startingInPlace.get(vmId) ?? Promise.resolve();
+    const mine = before.catch(() => {}).then(() => this.startOnce(req));
+    const tail = mine.catch(() => {});
+    this.startingInPlace.set(vmId, tail);
+    void tail.then(() => { if (this.startingInPlace.get(vmId) === tail) this.startingInPlace.delete(vmId); });
+    return mine;
+  }
+
+  private async startOnce(req: RestoreRequest): Promise<Restore> {
     const { store, cs } = this.deps;
     const { point, disks } = await loadPoint(store, req.restorePointId);
     const chosen = chooseDisks(disks, req.disks);
@@ -136,6 +156,9 @@ export class RestoreRunner {
       if (live.state !== 'Stopped' && !req.stopVm) {
         throw new RestoreError('conflict', `VM ${live.name} is ${live.state}: an in-place restore needs it Stopped — stop it first, or ask with stopVm: true`);
       }
+      // exclusive per VM, and never silently dropping the VM's snapshots (api/restore/exclusive.ts)
+      await assertVmIdleForInPlace(store, vmId);
+      await assertNoVmSnapshots(cs, vmId, live.name, req.force);
     }
     if (req.mode === 'new-volume' && (req.startVm || req.stopVm)) throw new RestoreError('invalid', 'stopVm and startVm are for in-place restores');
     if (req.mode === 'in-place' && (req.attachToVmId || req.name)) throw new RestoreError('invalid', 'attachToVmId and name are for new-volume restores');
