@@ -257,6 +257,9 @@ describe('in-place restores are exclusive per VM (issue 12 item 2)', () => {
     const backup = await fx.req('POST', `/api/v1/vms/${fx.vmId('db-1')}/backups`, { token: alice, body: {} });
     expect(backup.status).toBe(409);
     expect(((await backup.json()) as any).error.message).toMatch(new RegExp(`a backup of VM .* must wait: in-place restore ${first.body.id} of the VM is (queued|running)`));
+    // nor maintenance of it
+    await expect(fx.cp.maintenance.prune(fx.vmId('db-1'), { trigger: 'manual', requestedBy: 'alice' })).rejects.toThrow(/a prune of VM .* must wait: in-place restore/);
+    await expect(fx.cp.maintenance.verify(point.id, { trigger: 'manual', requestedBy: 'alice' })).rejects.toThrow(/a verification of VM .* must wait: in-place restore/);
     // a restore as a new volume touches no VM volume: it is not refused
     expect((await restore(fx, alice, point.id, { mode: 'new-volume', disks: ['vda'] })).status).toBe(202);
     await fx.req('POST', `/api/v1/restores/${first.body.id}/cancel`, { token: alice });

@@ -30,6 +30,7 @@ import { verifyResults } from '../verification/outcome.ts';
 import { MaintenanceError, pickAgentHost, type MaintenanceGateway } from './agent-job.ts';
 import { scannedVms } from './import.ts';
 import { planFor, vmPolicy } from './preview.ts';
+import { assertNoInPlaceRestore } from '../restore/exclusive.ts';
 
 export interface MaintenanceRunnerDeps {
   store: Store;
@@ -82,6 +83,7 @@ export class MaintenanceRunner {
     if ((await store.jobs.list({ vmId, status: ['queued', 'dispatching', 'running', 'cancelling'] })).length) {
       throw new MaintenanceError('busy', `a backup of VM ${vmId} is queued or running: retention waits for it`);
     }
+    await assertNoInPlaceRestore(store, vmId, 'a prune');
     const policy = await vmPolicy(store, vmId);
     const points = await store.points.allForVm(vmId);
     const now = this.clock();
@@ -121,6 +123,7 @@ export class MaintenanceRunner {
   private async verifyOnce(point: RestorePoint, req: MaintenanceRequest & { restoreTest?: boolean }): Promise<MaintenanceJob> {
     const { store } = this.deps;
     const restorePointId = point.id;
+    await assertNoInPlaceRestore(store, point.platformVmId, 'a verification');
     const [queued] = await store.maintenance.list({ vmId: point.platformVmId, kind: 'verify', status: ['queued'], limit: 1 });
     if (queued) return queued;
     const restoreTest = req.restoreTest ?? false;
