@@ -176,6 +176,19 @@ export class NbdSource implements BlockSource {
 
   /** A large read: pieces go out as a window of conns × maxInFlight, each into its slice of dest. */
   private async readPieces(a0: number, dest: Buffer, signal?: AbortSignal): Promise<void> {
+    const pieces = Math.ceil(dest.length / this.requestSize);
+    if (pieces <= this.maxInFlight) {
+      // a block of a few pieces (the backup's 1 MiB reads): all sent at once on the caller's
+      // signal, no combined signal per read; dest is the caller's again only when all settled
+      const rs = await Promise.allSettled(Array.from({ length: pieces }, (_, k) => {
+        const at = k * this.requestSize;
+        const piece = dest.subarray(at, Math.min(dest.length, at + this.requestSize));
+        return this.submit({ kind: 'read', offset: a0 + at, length: piece.length, dest: piece, signal });
+      }));
+      const bad = rs.find((r) => r.status === 'rejected');
+      if (bad) throw signal?.aborted ? signal.reason : (bad as PromiseRejectedResult).reason;
+      return;
+    }
     const inner = new AbortController();
     const sig = signal ? AbortSignal.any([signal, inner.signal]) : inner.signal;
     const window = this.conns.length * this.maxInFlight;
