@@ -30,7 +30,8 @@ it('serves index.html at /plugin/ (not cached) and the assets (cached)', async (
   expect(a.headers.get('cache-control')).toContain('immutable');
   const redirect = await app.request('/plugin');
   expect(redirect.status).toBe(301);
-  expect(redirect.headers.get('location')).toBe('/plugin/');
+  // relative, so it works behind a proxy prefix (plugin-ui/test/proxy.test.ts goes through nginx)
+  expect(redirect.headers.get('location')).toBe('plugin/');
 });
 
 it('serves nothing outside the build folder', async () => {

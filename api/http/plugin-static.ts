@@ -3,7 +3,9 @@
  * The CloudStack UI plug-in's built files (plugin-ui/dist, `npm run build:plugin`) at /plugin/:
  * index.html never cached (a new build is picked up at the next load), the hashed assets cached
  * for a year. Only files inside the build folder are served. Without a build, /plugin/ answers
- * 503 saying how to make one. Framing and CORS are the app's middleware's business.
+ * 503 saying how to make one. Framing and CORS are the app's middleware's business. `/plugin`
+ * redirects to `plugin/`, relative: behind a proxy prefix (`/client/sendense/plugin`, the prefix
+ * stripped by the proxy) the browser lands on `/client/sendense/plugin/`, not on the proxy's `/plugin/`.
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,7 +34,7 @@ export function pluginStatic(dir: string = defaultPluginDir()) {
     }
   };
   return new Hono()
-    .get('/plugin', (c) => c.redirect('/plugin/', 301))
+    .get('/plugin', (c) => c.redirect('plugin/', 301))
     .get('/plugin/*', async (c) => {
       let rel = decodeURIComponent(c.req.path.slice('/plugin/'.length));
       if (rel === '' || rel.endsWith('/')) rel += 'index.html';
