@@ -61,7 +61,10 @@ export async function copyDisk(o: CopyDiskOptions): Promise<CopyDiskResult> {
   const dirtyBytes = dirty ? dirty.filter((e) => e.flags & 1).reduce((n, e) => n + e.length, 0) : virtualSize;
   const writer = new Qcow2Writer(o.sink, { virtualSize, backingFile: o.backingFile, backingFormat: o.backingFile ? 'qcow2' : undefined, detectZeroes: true });
   const sums = o.parentSums ? SumsTable.resized(o.parentSums, virtualSize) : new SumsTable(virtualSize, SUMS_BLOCK_SIZE);
-  const steps = [...copyPlan({ virtualSize, blockSize: SUMS_BLOCK_SIZE, clusterSize: writer.clusterSize, allocation, dirty })];
+  // blocks with nothing to do are left out of the plan: a fresh table already holds the digest of
+  // zeros, an incremental's the parent's for clean blocks (a full from a parent's table needs them all)
+  const skipIdle = !(o.parentSums && !o.dirtyContext);
+  const steps = [...copyPlan({ virtualSize, blockSize: SUMS_BLOCK_SIZE, clusterSize: writer.clusterSize, allocation, dirty, skipIdle })];
   const bytesToRead = steps.reduce((n, s) => n + (s.read ? s.length : 0), 0);
   const progress: CopyProgress = { bytesRead: 0, bytesToRead, bytesWritten: 0 };
   const inFlight = Math.max(1, o.inFlight ?? 16);

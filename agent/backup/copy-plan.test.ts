@@ -41,4 +41,21 @@ describe('copy plan', () => {
     })];
     expect(s).toMatchObject({ read: true, data: [{ start: 0, end: C }], zero: [] });
   });
+  it('skipIdle: the same steps with work, no others, whatever the disk size (1 TiB: a few steps)', () => {
+    const T = 2 ** 40;
+    const allocation = [{ offset: 0, length: 3 * M, flags: 0 }, { offset: 3 * M, length: T - 3 * M - 100 * M, flags: 3 }, { offset: T - 100 * M, length: 100 * M, flags: 0 }];
+    const dirty = [{ offset: 5 * C, length: C, flags: 1 }, { offset: 600 * 1024 * M, length: 2 * M + C, flags: 1 }, { offset: T - M, length: M, flags: 1 }];
+    for (const d of [undefined, dirty]) {
+      const all = [...copyPlan({ virtualSize: 64 * M, blockSize: M, clusterSize: C, allocation: allocation.map((e) => ({ ...e, length: Math.min(e.length, 64 * M) })), dirty: d })];
+      const busy = all.filter((s) => s.read || s.data.length || s.zero.length);
+      const skipped = [...copyPlan({ virtualSize: 64 * M, blockSize: M, clusterSize: C, allocation: allocation.map((e) => ({ ...e, length: Math.min(e.length, 64 * M) })), dirty: d, skipIdle: true })];
+      expect(skipped).toEqual(busy);
+    }
+    const t0 = Date.now();
+    const full = [...copyPlan({ virtualSize: T, blockSize: M, clusterSize: C, allocation, skipIdle: true })];
+    expect(full.map((s) => s.index)).toEqual([0, 1, 2, ...Array.from({ length: 100 }, (_, i) => 1024 * 1024 - 100 + i)]);
+    const inc = [...copyPlan({ virtualSize: T, blockSize: M, clusterSize: C, allocation, dirty, skipIdle: true })];
+    expect(inc.map((s) => s.index)).toEqual([0, 600 * 1024, 600 * 1024 + 1, 600 * 1024 + 2, 1024 * 1024 - 1]);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
 });

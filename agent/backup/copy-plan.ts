@@ -32,6 +32,12 @@ export interface CopyPlanInput {
   allocation: readonly Extent[];
   /** dirty-bitmap extents (flags bit 0 = dirty); undefined for a full backup */
   dirty?: readonly Extent[];
+  /**
+   * Leave out the blocks with nothing to do — all-zero blocks of a full, clean blocks of an
+   * incremental — and jump over runs of them: the plan then costs what changed, not the disk's
+   * size (a 1 TiB disk has 1,048,576 blocks).
+   */
+  skipIdle?: boolean;
 }
 
 /** Merged sorted intervals of the extents whose flags satisfy pred. */
@@ -49,6 +55,17 @@ export function intervals(extents: readonly Extent[], pred: (flags: number) => b
 class Cursor {
   private i = 0;
   constructor(private readonly r: Range[]) {}
+  /** the start of the first interval ending after s (Infinity when none) */
+  nextAfter(s: number): number {
+    while (this.i < this.r.length && this.r[this.i].end <= s) this.i++;
+    return this.i < this.r.length ? Math.max(s, this.r[this.i].start) : Infinity;
+  }
+  /** where the interval covering s ends (s when none covers it) */
+  coverEnd(s: number): number {
+    while (this.i < this.r.length && this.r[this.i].end <= s) this.i++;
+    const r = this.r[this.i];
+    return r && r.start <= s ? r.end : s;
+  }
   /** parts of [s,e) covered by the intervals (s only grows between calls) */
   overlap(s: number, e: number): Range[] {
     while (this.i < this.r.length && this.r[this.i].end <= s) this.i++;
@@ -82,7 +99,14 @@ export function* copyPlan(input: CopyPlanInput): Generator<BlockStep> {
   const dirty = input.dirty ? new Cursor(intervals(input.dirty, (f) => (f & DIRTY) !== 0)) : undefined;
   const blocks = Math.ceil(virtualSize / blockSize);
   for (let b = 0; b < blocks; b++) {
-    const bs = b * blockSize;
+    let bs = b * blockSize;
+    if (input.skipIdle) {
+      // the first block at or after b with work: not all zero (full), or with a dirty byte (incremental)
+      const from = dirty ? dirty.nextAfter(bs) : Math.floor(zero.coverEnd(bs) / blockSize) * blockSize;
+      if (from >= virtualSize) return;
+      b = Math.max(b, Math.floor(from / blockSize));
+      bs = b * blockSize;
+    }
     const be = Math.min(virtualSize, bs + blockSize);
     const zparts = zero.overlap(bs, be);
     const blockZero = covered(zparts, bs, be);
@@ -91,7 +115,7 @@ export function* copyPlan(input: CopyPlanInput): Generator<BlockStep> {
       if (!blockZero) {
         step.read = true;
         pushRange(step.data, bs, be);
-      }
+      } else if (input.skipIdle) continue;
       yield step;
       continue;
     }

@@ -42,7 +42,11 @@ export class SumsTable {
       throw new Error(`[sums] table of ${from.length} bytes does not fit ${this.blocks} blocks of ${blockSize} (disk ${virtualSize} bytes)`);
     }
     this.table = from ? Buffer.from(from) : Buffer.alloc(this.blocks * DIGEST_BYTES);
-    if (!from) for (let i = 0; i < this.blocks; i++) this.set(i, zeroDigest(this.blockLength(i)));
+    if (!from && this.blocks > 0) {
+      // the digest of a zero block in every slot (one fill, not a million sets), the last block's own
+      this.table.fill(zeroDigest(blockSize));
+      this.set(this.blocks - 1, zeroDigest(this.blockLength(this.blocks - 1)));
+    }
   }
 
   /** The table of a disk whose size changed: blocks past the old end read as zeros. */
