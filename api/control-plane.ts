@@ -8,6 +8,7 @@
  * (croner): discovery, the scheduler tick, the agent health monitor (api/agents/heartbeat.ts). `stop()` stops them and the
  * runner (which writes nothing more: agents keep their jobs, a later start finds them again).
  */
+import { StoreAttempts, StoreRevocations } from './auth/store-limits.ts';
 import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Context } from 'hono';
@@ -143,6 +144,9 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     cs, login, sessionCheck, tokens: new TokenSigner({ secret: opts.tokenSecret, ttlMs: opts.tokenTtlMs, clock: () => clock().getTime() }),
     loginLimit: opts.loginLimit, keyCacheMs: opts.apiKeyCacheMs, clock: () => clock().getTime(),
   });
+    // kept in the Store: several instances on one database count the same sign-ins and revocations
+    attempts: new StoreAttempts(opts.store.auth, { ...(opts.loginLimit ?? { max: 5, windowMs: 5 * 60_000 }), clock: () => clock().getTime(), prefix: 'login:' }),
+    revocations: new StoreRevocations(opts.store.auth, () => clock().getTime()),
   const authorizer = new Authorizer({ cs, clock: () => clock().getTime() });
   const discovery = new Discovery({ cs, store, clock });
   const instanceId = opts.instanceId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`;

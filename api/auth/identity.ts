@@ -31,7 +31,7 @@ import type { User } from '../cloudstack/schemas.ts';
 import { AuthError } from './errors.ts';
 import type { CloudStackLogin, CloudStackSessionCheck, LoginAnswer, SessionUser } from './port.ts';
 import { roleFromAccountType, roleFromRoleType, type Principal, type Role } from './principal.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { MemoryAttempts, type AttemptCounter } from './attempts.ts';
 import { readSignedRequest, SignatureError, verifySignature } from './request-signature.ts';
 import { MemoryRevocations, type TokenRevocations } from './revocations.ts';
 import { SignInError } from './sign-in-error.ts';
@@ -48,6 +48,8 @@ export interface IdentityDeps {
   revocations?: TokenRevocations;
   /** sign-in attempts per client address and username (default 5 per 5 minutes) */
   loginLimit?: { max: number; windowMs: number };
+  /** where those attempts are counted (default: this process's memory; the control plane: the Store) */
+  attempts?: AttemptCounter;
   keyCacheMs?: number;
   /** how often a token's user is checked with CloudStack again (default and at most 5 min) */
   recheckMs?: number;
@@ -101,7 +103,7 @@ function refusedByCloudStack(e: unknown): e is CloudStackError {
 }
 
 export class Identity {
-  private readonly limiter: RateLimiter;
+  private readonly limiter: AttemptCounter;
   private readonly keys = new Map<string, KeyEntry>();
   private readonly pending = new Map<string, Pending>();
   private readonly checked = new Map<string, Checked>();
@@ -112,18 +114,18 @@ export class Identity {
 
   constructor(private readonly deps: IdentityDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.limiter = new RateLimiter({ ...(deps.loginLimit ?? { max: 5, windowMs: 5 * 60_000 }), clock: this.clock });
+    this.limiter = deps.attempts ?? new MemoryAttempts({ ...(deps.loginLimit ?? { max: 5, windowMs: 5 * 60_000 }), clock: this.clock });
     this.revocations = deps.revocations ?? new MemoryRevocations(this.clock);
     this.recheckMs = Math.min(deps.recheckMs ?? RECHECK_MS, RECHECK_MS);
   }
 
   async login(req: LoginRequest): Promise<LoginResult | TwoFactorChallenge> {
     const key = `${req.clientAddress}|${req.username.toLowerCase()}`;
-    const gate = this.limiter.hit(key);
+    const gate = await this.limiter.hit(key);
     if (!gate.allowed) throw new AuthError('rate_limited', `too many sign-in attempts for ${req.username}: try again in ${Math.ceil(gate.retryAfterMs / 1000)} s`, gate.retryAfterMs);
     if (req.challenge !== undefined) {
       const r = await this.secondFactor(req);
-      this.limiter.reset(key);
+      await this.limiter.reset(key);
       return r;
     }
     let answer: LoginAnswer;
@@ -135,7 +137,7 @@ export class Identity {
     }
     if (answer.twoFactor) return this.challenge(answer, req.username);
     const r = await this.finish(answer);
-    this.limiter.reset(key);
+    await this.limiter.reset(key);
     return r;
   }
 
@@ -203,7 +205,7 @@ export class Identity {
     if (!req.jsessionid || !req.sessionkey) {
       throw new SignInError('session_invalid', 'no CloudStack session came with the request (JSESSIONID cookie and sessionkey): open the plug-in from CloudStack\'s UI behind the same proxy, or sign in with your password');
     }
-    const gate = this.limiter.hit(`sso|${req.clientAddress}`);
+    const gate = await this.limiter.hit(`sso|${req.clientAddress}`);
     if (!gate.allowed) throw new AuthError('rate_limited', `too many single sign-on attempts: try again in ${Math.ceil(gate.retryAfterMs / 1000)} s`, gate.retryAfterMs);
     let users: SessionUser[];
     try {
@@ -215,7 +217,7 @@ export class Identity {
     const u = req.userId ? users.find((x) => x.id === req.userId) : users.length === 1 ? users[0] : undefined;
     if (!u) throw new SignInError('session_invalid', 'the CloudStack session does not say which of its account\'s users it is: sign in with your password');
     const standing = await this.standing({ userId: u.id, username: u.username, accountId: u.accountid, domainId: u.domainid ?? '' });
-    this.limiter.reset(`sso|${req.clientAddress}`);
+    await this.limiter.reset(`sso|${req.clientAddress}`);
     const principal: Principal = {
       userId: u.id, username: u.username, account: u.account ?? '', accountId: u.accountid, domainId: u.domainid ?? '',
       role: standing.role, via: 'token',
@@ -232,7 +234,7 @@ export class Identity {
       throw e;
     }
     const { expiresAt: _e, issuedAt, tokenId, ...p } = v;
-    if (this.revocations.isRevoked(tokenId, p.userId, issuedAt)) {
+    if (await this.revocations.isRevoked(tokenId, p.userId, issuedAt)) {
       throw new SignInError('token_revoked', 'this sign-in has ended (signed out, or revoked by an administrator): sign in again');
     }
     let c = this.checked.get(p.userId);
@@ -241,19 +243,21 @@ export class Identity {
   }
 
   /** Ends one token (sign-out). An expired or foreign token is simply over. */
-  signOut(token: string): void {
+  async signOut(token: string): Promise<void> {
+    let v;
     try {
-      const v = this.deps.tokens.verify(token);
-      this.revocations.revoke(v.tokenId, v.expiresAt.getTime());
+      v = this.deps.tokens.verify(token);
     } catch (e) {
       if (!(e instanceof TokenError)) throw e;
+      return;
     }
+    await this.revocations.revoke(v.tokenId, v.expiresAt.getTime());
   }
 
   /** Ends every token a user holds so far (an administrator's revoke). */
-  revokeUser(userId: string): void {
-    this.revocations.revokeUser(userId, this.clock());
+  async revokeUser(userId: string): Promise<void> {
     this.checked.delete(userId);
+    await this.revocations.revokeUser(userId, this.clock());
   }
 
   /**

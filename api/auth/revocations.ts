@@ -7,15 +7,16 @@
  *   or CloudStack saying the user, account or domain is disabled).
  * - `isRevoked(tokenId, userId, issuedAt)`.
  *
- * MemoryRevocations keeps them in the control plane's memory: a restart forgets them, which is
+ * StoreRevocations (store-limits.ts) keeps them in the database, shared by every instance: the
+ * control plane's choice. MemoryRevocations keeps them in one process's memory: a restart forgets them, which is
  * acceptable only because tokens live an hour at most and a restart with a new random token
  * secret ends every token anyway (documented in docs/PLUGIN.md). It drops entries whose tokens
  * have expired, so it stays as small as the number of tokens revoked within one lifetime.
  */
 export interface TokenRevocations {
-  revoke(tokenId: string, expiresAt: number): void;
-  revokeUser(userId: string, at: number): void;
-  isRevoked(tokenId: string, userId: string, issuedAt: number): boolean;
+  revoke(tokenId: string, expiresAt: number): void | Promise<void>;
+  revokeUser(userId: string, at: number): void | Promise<void>;
+  isRevoked(tokenId: string, userId: string, issuedAt: number): boolean | Promise<boolean>;
 }
 
 export class MemoryRevocations implements TokenRevocations {

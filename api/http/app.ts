@@ -55,7 +55,7 @@ export function createApp(deps: AppDeps & { framing?: FramingOptions }) {
     maxSize: d.maxBodyBytes,
     onError: (c) => c.json(errorBody(new ApiError(413, 'payload_too_large', `request bodies are limited to ${d.maxBodyBytes} bytes`)), 413, { connection: 'close' }),
   }));
-  app.use('/api/v1/auth/login', loginLimit({ ...d.limits?.login, addressOf: d.addressOf, clock: () => d.clock().getTime() }));
+  app.use('/api/v1/auth/login', loginLimit({ ...d.limits?.login, addressOf: d.addressOf, clock: () => d.clock().getTime(), store: d.store.auth }));
   app.use('/api/v1/*', authenticate({ identity: d.identity, open: ['/api/v1/auth/login', '/api/v1/auth/sso'], guard: d.signedRequests, addressOf: d.addressOf }));
 
   return app

@@ -76,7 +76,7 @@ export function authRoutes(d: RouteDeps) {
     })
     .post('/api/v1/auth/logout', async (c) => {
       const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
-      if (token) identity.signOut(token);
+      if (token) await identity.signOut(token);
       await audit.record(c, 'auth.logout', { type: 'user', id: c.get('principal').userId }, 'ok');
       return c.body(null, 204);
     })
@@ -89,7 +89,7 @@ export function authRoutes(d: RouteDeps) {
         await audit.record(c, 'auth.revoke', { type: 'user', id: userId }, 'denied', { reason: (e as Error).message });
         throw e;
       }
-      identity.revokeUser(userId);
+      await identity.revokeUser(userId);
       await audit.record(c, 'auth.revoke', { type: 'user', id: userId }, 'ok');
       return c.body(null, 204);
     })
