@@ -12,7 +12,9 @@
  *   routes/policies.ts     /api/v1/policies[/{id}[/assignments[/{assignmentId}]]]
  *   routes/restores.ts     /api/v1/restore-points/{id}/restore|download, /api/v1/restores…
  *   routes/maintenance.ts  retention, verification, storage usage, import
+ *   routes/vmware.ts     GET /api/v1/restore-points/{id}/restore-plan (a VMware point into CloudStack)
  *   routes/admin.ts        POST /api/v1/discovery, GET /api/v1/hosts|agents|repositories|audit
+ *   routes/deploy.ts       POST /api/v1/agents/deploy|upgrade|remove|status, GET /api/v1/agents/deployments/{id}[/events]
  *   plugin-static.ts       GET /plugin/…: the CloudStack UI plug-in's built files (plugin-ui/dist)
  *
  * Every /api/v1 route but login needs `Authorization: Bearer <token>` or a request signed with
@@ -31,6 +33,7 @@ import { onError, onNotFound } from './on-error.ts';
 import { pluginStatic } from './plugin-static.ts';
 import { requestMetrics } from './request-metrics.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { deployRoutes } from './routes/deploy.ts';
 import { authRoutes } from './routes/auth.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { maintenanceRoutes } from './routes/maintenance.ts';
@@ -38,6 +41,7 @@ import { policyRoutes } from './routes/policies.ts';
 import { restoreRoutes } from './routes/restores.ts';
 import { serviceRoutes } from './routes/service.ts';
 import { vmRoutes } from './routes/vms.ts';
+import { vmwareRoutes } from './routes/vmware.ts';
 
 export type { AppDeps } from './deps.ts';
 export type { AppEnv } from './env.ts';
@@ -63,10 +67,12 @@ export function createApp(deps: AppDeps & { framing?: FramingOptions }) {
     .route('/', authRoutes(d))
     .route('/', vmRoutes(d))
     .route('/', adminRoutes(d))
+    .route('/', deployRoutes(d))
     .route('/', jobRoutes(d))
     .route('/', policyRoutes(d))
     .route('/', maintenanceRoutes(d))
     .route('/', restoreRoutes(d))
+    .route('/', vmwareRoutes(d))
     .route('/', pluginStatic());
 }
 

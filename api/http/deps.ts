@@ -7,6 +7,7 @@
 import type { Context } from 'hono';
 import type { Store } from '../../db/store.ts';
 import type { AgentGateway } from '../agents/port.ts';
+import type { DeploymentRuns } from '../agents/deploy/runs.ts';
 import type { Authorizer } from '../auth/authorize.ts';
 import type { Identity } from '../auth/identity.ts';
 import { SignedRequestGuard } from '../auth/signed-request-guard.ts';
@@ -15,6 +16,8 @@ import type { JobRunner } from '../jobs/runner.ts';
 import { MetricsRegistry } from '../metrics/registry.ts';
 import type { RestoreRunner } from '../restore/runner.ts';
 import type { MaintenanceRunner } from '../retention/runner.ts';
+import type { PlanCloudStack } from '../vmware/plan-choices.ts';
+import type { VmwareImportRunner } from '../vmware/import-runner.ts';
 import { createAudit, type Audit } from './audit.ts';
 import { SseSlots } from './sse-limit.ts';
 
@@ -39,9 +42,15 @@ export interface AppDeps {
   gateway?: AgentGateway;
   /** prune, verify and import jobs (api/retention/runner.ts); without it those routes answer 503 */
   maintenance?: MaintenanceRunner;
+  /** VMware imports through an agent (api/vmware/import-runner.ts); without it a VMware import answers 503 */
+  vmwareImports?: VmwareImportRunner;
+  /** the root-admin CloudStack client the VMware restore plan reads zones, offerings and networks with */
+  cloudstack?: PlanCloudStack;
   /** replay cache, unknown-key cache and flood limits for API-key signatures (default: the guard's defaults) */
   signedRequests?: SignedRequestGuard;
   limits?: ApiLimits;
+  /** agent deployment runs (api/agents/deploy/runs.ts); without it the /api/v1/agents/deploy… routes answer 503 */
+  deployments?: DeploymentRuns;
 }
 
 /** What one caller may take of the service (api/server.ts adds the socket-level limits). */

@@ -5,7 +5,7 @@
  * over SSH as root with the host keys pinned: the first run stops at "host key unknown" with each
  * host's real fingerprint, the run that accepts exactly those keys installs. On each host then:
  * `systemctl is-active sendense-agent`, health green over the control plane's own link (the
- * `sendense` user, the link key restricted to the socket forward), a per-host repository key
+ * `sendense` user, the link key: no shell, no remote forward), a per-host repository key
  * authorized on the repository host (only from that host's address); a re-run changes nothing;
  * a full backup of a TCG VM running under each host's own libvirtd goes through that host's
  * deployed agent into an SSH repository; a rolling upgrade to a newer build keeps the state (the
@@ -138,7 +138,11 @@ beforeAll(async () => {
     credentials: { user: 'root', identityFile: adminKey },
     linkPublicKey: publicKeyOf(linkKey),
     repositoryKnownHosts: repoKnownHosts,
-    agentConfig: { socket: AGENT_SOCKET, socketOwner: 'sendense', journal: '/var/lib/sendense-agent/journal', workDir: '/var/lib/sendense-agent/jobs', concurrency: 2 },
+    agentConfig: {
+      socket: AGENT_SOCKET, socketOwner: 'sendense', journal: '/var/lib/sendense-agent/journal', workDir: '/var/lib/sendense-agent/jobs', concurrency: 2,
+      // the daemon's allow-list: the repository as each host reaches it (over its own veth)
+      repositories: hosts.map((h) => ({ url: repoUrl(h), identity: HOST_PATHS.repoIdentity, knownHosts: HOST_PATHS.repoKnownHosts })),
+    },
     healthTimeoutMs: 90_000,
     minWorkDirFreeBytes: 64 * 2 ** 20,
   };
@@ -170,6 +174,14 @@ describe('deploying the agent from the control plane to namespace KVM hosts', ()
     const t0 = Date.now();
     const rows = await deployFleet(deps, targets, { ...settings, acceptHostKeys: accept }, { concurrency: 2, emit: (e) => events.push(e) });
     log(`deployed to ${rows.length} hosts at once in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${rows.map((r) => `${r.name} ${r.outcome} ${r.durationMs} ms`).join(', ')}`);
+    for (const r of rows.filter((x) => x.outcome === 'failed')) {
+      // say what the host saw: the service, its socket, sshd's log, and OpenSSH's own try of the forward
+      const h = hosts.find((x) => x.net.address === r.address)!;
+      const diag = await h.sh('systemctl status sendense-agent --no-pager -n 5; ls -la /run/sendense; journalctl -u ssh --no-pager -n 15', { okCodes: [0, 1, 2, 3] });
+      const sock = path.join(dir, `fwd-${r.address}.sock`);
+      const fwd = await run('sh', ['-c', `timeout 15 ssh -i ${cp.linkKey} -o UserKnownHostsFile=${cp.knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ExitOnForwardFailure=yes -N -L ${sock}:${AGENT_SOCKET} sendense@${r.address} & sleep 3; curl -sS --max-time 5 --unix-socket ${sock} http://agent/v1/health; sleep 1; kill %1`], { okCodes: [0, 1, 2, 7, 52, 56, 124, 143] }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+      log(`diagnostics for ${r.name}:\n${diag.stdout}\n${diag.stderr}\nOpenSSH forward: ${fwd.stdout}\n${fwd.stderr}`);
+    }
     for (const r of rows) expect(r, r.message).toMatchObject({ outcome: 'done', version: V1, fromVersion: null, os: 'Debian GNU/Linux 12 (bookworm)' });
     // both hosts were being worked on at the same time
     const uploads = events.filter((e) => e.type === 'host' && e.step === 'upload').map((e) => (e as { host: string }).host);
@@ -192,15 +204,18 @@ describe('deploying the agent from the control plane to namespace KVM hosts', ()
     for (const t of targets) expect(authorized).toMatch(new RegExp(`^no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty,from="${t.address.replace(/\./g, '\\.')}" ssh-ed25519 \\S+ sendense-agent@${t.hostId}$`, 'm'));
   });
 
-  it("the link key opens the agent's socket and nothing else: no shell, no TCP forward", async () => {
+  it('the link key opens no shell and no remote forward (local forwards stay: OpenSSH ties the socket forward to them)', async () => {
     const h = hosts[0];
     const ssh = ['-i', cp.linkKey, '-o', `UserKnownHostsFile=${cp.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `sendense@${h.net.address}`];
     const shell = await run('ssh', [...ssh, 'id'], { okCodes: [0, 1, 255], timeoutMs: 30_000 });
     expect(shell.stdout).not.toMatch(/uid=/);
-    const fwd = await run('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-W', '127.0.0.1:22', ...ssh], { okCodes: [0, 1, 255], timeoutMs: 30_000 });
-    expect(fwd.code).not.toBe(0);
-    expect(fwd.stderr).toMatch(/administratively prohibited|open failed/);
-    expect((await h.exec('sshd', ['-T', '-C', 'user=sendense,host=cp,addr=198.18.0.1'])).stdout).toMatch(/^allowtcpforwarding no$[\s\S]*^allowstreamlocalforwarding local$/m);
+    const remote = await run('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-R', '127.0.0.1:2222:127.0.0.1:22', ...ssh], { okCodes: [0, 1, 255], timeoutMs: 30_000 });
+    expect(remote.code).toBe(255);
+    expect(remote.stderr).toMatch(/remote port forwarding failed/);
+    const effective = (await h.exec('sshd', ['-T', '-C', 'user=sendense,host=cp,addr=198.18.0.1'])).stdout;
+    expect(effective).toMatch(/^allowtcpforwarding local$/m);
+    expect(effective).toMatch(/^allowstreamlocalforwarding local$/m);
+    expect(effective).toMatch(/^permittty no$/m);
   });
 
   it('a re-run changes nothing and says already current', async () => {

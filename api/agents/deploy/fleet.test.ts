@@ -65,7 +65,7 @@ describe('deploying agents to many hosts (memory hosts)', () => {
     const keys = fleet.host('a').files.get('/var/lib/sendense/.ssh/authorized_keys')!;
     expect(keys).toMatchObject({ owner: 'sendense', mode: 0o600, content: 'restrict,port-forwarding,permitlisten="127.0.0.1:9",command="/bin/false" ssh-ed25519 AAAALINK sendense-control-plane\n' });
     expect(fleet.host('a').files.get('/var/lib/sendense-agent/.ssh/repo_ed25519')).toMatchObject({ owner: 'root', mode: 0o600 });
-    expect(fleet.host('a').files.get('/etc/ssh/sshd_config.d/sendense-agent.conf')?.content).toMatch(/Match User sendense\n {4}AllowTcpForwarding no\n {4}AllowStreamLocalForwarding local/);
+    expect(fleet.host('a').files.get('/etc/ssh/sshd_config.d/sendense-agent.conf')?.content).toMatch(/Match User sendense\n {4}AllowTcpForwarding local\n {4}AllowStreamLocalForwarding local/);
     expect(fleet.host('a').log).toContain('reload sshd');
     expect(repo.authorizedKeys.split('\n').filter(Boolean).map((l) => l.split(' ').pop())).toEqual(expect.arrayContaining(['sendense-agent@id-a', 'sendense-agent@id-b', 'sendense-agent@id-c']));
     // progress per host, ending with a row each and one done

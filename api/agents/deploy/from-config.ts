@@ -62,7 +62,8 @@ export function deploymentFromConfig(config: Config, opts: { withPackages?: bool
       }
       return {
         credentials, acceptHostKeys, linkPublicKey: publicKeyOf(identityFile), repositoryKnownHosts,
-        agentConfig: { socket: a.socketPath, socketOwner: a.user, journal: '/var/lib/sendense-agent/journal', workDir: '/var/lib/sendense-agent/jobs', concurrency: a.perHostConcurrency },
+        agentConfig: { socket: a.socketPath, socketOwner: a.user, journal: '/var/lib/sendense-agent/journal', workDir: '/var/lib/sendense-agent/jobs', concurrency: a.perHostConcurrency,
+          repositories: config.repositories.map((r) => ({ url: r.url, identity: HOST_PATHS.repoIdentity, knownHosts: HOST_PATHS.repoKnownHosts })) },
       };
     },
   };

@@ -50,9 +50,12 @@ export const LINK_KEY_COMMENT = 'sendense-control-plane';
  * ~/.ssh/rc; `port-forwarding` turns forwarding back on (the socket forward needs it),
  * `permitlisten` narrows remote TCP listens to a privileged port the user cannot bind, and a
  * session, were one asked for, runs /bin/false whatever it asks (the shell is nologin too).
- * What authorized_keys cannot say — "no TCP forward, unix sockets only" (`permitopen` also
- * governs unix-socket forwards since OpenSSH 8, and "none" is refused there) — the sshd drop-in
- * below says for this user: AllowTcpForwarding no, AllowStreamLocalForwarding local.
+ * NOT possible with OpenSSH: "unix-socket forwards only". Its unix-socket forwards share the
+ * permission set of TCP forwards: `permitopen` (authorized_keys or sshd_config, which take only
+ * host:port, "none" refused in authorized_keys) and `AllowTcpForwarding no` shut the socket
+ * forward too (sshd logs "Received request to connect to path …, but the request was denied").
+ * So the key may still open local TCP forwards from the host; the drop-in below takes away
+ * remote forwards, tty, agent/X11 forwarding and tunnels, and forces /bin/false on sessions.
  * The key's own comment is replaced by LINK_KEY_COMMENT (re-runs find and replace it).
  */
 export function linkKeyLine(publicKey: string): string {
@@ -67,10 +70,10 @@ export function linkKeyLine(publicKey: string): string {
 export const SSHD_DROPIN_PATH = '/etc/ssh/sshd_config.d/sendense-agent.conf';
 export function sshdDropIn(user: string): string {
   return [
-    '# Sendense: the control plane\'s link user reaches the agent\'s unix socket and nothing else',
+    '# Sendense: the control plane\'s link user: local forwards only (the agent\'s unix socket), no session',
     '# (written by `sendense agents deploy`; removed by `sendense agents remove --purge`)',
     `Match User ${user}`,
-    '    AllowTcpForwarding no', '    AllowStreamLocalForwarding local', '    AllowAgentForwarding no', '    X11Forwarding no',
+    '    AllowTcpForwarding local', '    AllowStreamLocalForwarding local', '    AllowAgentForwarding no', '    X11Forwarding no',
     '    PermitTTY no', '    PermitTunnel no', '    GatewayPorts no', '    ForceCommand /bin/false', '',
   ].join('\n');
 }
@@ -103,11 +106,14 @@ export interface AgentConfigInput {
   journal: string;
   workDir: string;
   concurrency: number;
+  /** the repositories the agent may write to (its policy's allow.repositories), each with the host's own repository key */
+  repositories?: { url: string; identity: string; knownHosts: string }[];
 }
 
-/** /etc/sendense/agent.json as deployment writes it (the same keys as the package's default). */
+/** /etc/sendense/agent.json as deployment writes it (the package's keys, plus the daemon's allow-list). */
 export function agentConfigJson(c: AgentConfigInput): string {
-  return `${JSON.stringify({ socket: c.socket, socketOwner: c.socketOwner, journal: c.journal, workDir: c.workDir, concurrency: c.concurrency }, null, 2)}\n`;
+  const allow = c.repositories?.length ? { allow: { repositories: c.repositories } } : {};
+  return `${JSON.stringify({ socket: c.socket, socketOwner: c.socketOwner, journal: c.journal, workDir: c.workDir, concurrency: c.concurrency, ...allow }, null, 2)}\n`;
 }
 
 /** A CloudStack host as listHosts returns it (the fields deployment reads). */
