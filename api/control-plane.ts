@@ -31,6 +31,7 @@ import { leasedRound, roundTtlMs } from './schedule/leased-round.ts';
 import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
 import { RestoreRunner } from './restore/runner.ts';
 import { MaintenanceRunner } from './retention/runner.ts';
+import { VmwareImportRunner } from './vmware/import-runner.ts';
 import { retentionTick } from './retention/tick.ts';
 import { verifyTick } from './verification/tick.ts';
 
@@ -161,7 +162,8 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
     await verifyTick({ store, maintenance, log }, now);
   };
   const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log, instanceId, leaseMs: opts.jobLeaseMs, changes: opts.changes });
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, version: opts.version, instanceId, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
+  const vmwareImports = new VmwareImportRunner({ store, gateway, clock, log, metrics, pollMs: opts.pollMs });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, vmwareImports, cloudstack: cs, version: opts.version, instanceId, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
   // the agent health monitor: a round's verdicts, events, and the catch-up when an agent is back
   const heartbeat = () => checkAgents({ store, gateway, clock, version: opts.version, log, metrics, runner, failoverAfterMs: opts.agentFailoverMs });
@@ -197,6 +199,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
       await runner.stop();
       await restores.stop();
       await maintenance.stop();
+      await vmwareImports.stop();
     },
     tick: (now) => schedulerTick({ store, runner, clock, log }, now ?? clock()),
     maintenanceTick: (now) => maintenanceTick(now ?? clock()),

@@ -8,11 +8,13 @@
  * which of two copies is newer. A job failed by a restart carries error.code 'agent-restarted'.
  */
 import { z } from 'zod';
+import { VmwareImportBody, VmwareImportOutcome } from '../vmware/requests.ts';
 import { BackupBody, BackupOutcome, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, VerifyBody, VerifyOutcome } from '../engine/requests.ts';
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export type JobKind = 'backup' | 'restore' | 'verify' | 'prune';
+export const JOB_KINDS = ['backup', 'restore', 'verify', 'prune', 'import'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JobProgress = z.object({
   /** bytes read so far (backup: from the disks; restore, verify: from the repository) */
@@ -60,6 +62,8 @@ export const JobRecord = z.discriminatedUnion('kind', [
   z.object({ ...Base, ...Subject, kind: z.literal('restore'), request: RestoreBody, result: RestoreOutcome.optional() }),
   z.object({ ...Base, ...Subject, kind: z.literal('verify'), request: VerifyBody, result: VerifyOutcome.optional() }),
   z.object({ ...Base, ...Subject, kind: z.literal('prune'), request: PruneBody, result: PruneOutcome.optional() }),
+  /** a VMware export on the agent host imported into the repository */
+  z.object({ ...Base, ...Subject, kind: z.literal('import'), request: VmwareImportBody, result: VmwareImportOutcome.optional() }),
 ]);
 export type JobRecord = z.output<typeof JobRecord>;
 export type BackupJob = Extract<JobRecord, { kind: 'backup' }>;

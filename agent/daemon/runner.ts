@@ -28,6 +28,7 @@ import type { AgentEngine, ProgressSample } from '../engine/port.ts';
 import { isFinished, type JobEvent, type JobKind, type JobRecord, type JobState } from './job.ts';
 import type { JobJournal } from './journal.ts';
 import type { BackupBody, PruneBody, RestoreBody, VerifyBody } from '../engine/requests.ts';
+import type { VmwareImportBody } from '../vmware/requests.ts';
 import { JobsError, type JobFilter, type Submitted } from './service.ts';
 
 export interface DaemonJobRunnerDeps {
@@ -166,13 +167,20 @@ export class DaemonJobRunner {
     return this.resubmitted('prune', body) ?? this.submit({ kind: 'prune', request: body, vmId }, `vm:${vmId}`, `pruning ${vmId}`);
   }
 
+  /** One import per export file at a time (the VM it lands in is known only once the export is read). */
+  async submitImport(body: VmwareImportBody): Promise<Submitted> {
+    await this.ready();
+    if (!this.deps.engine.importVmware) throw new JobsError('unsupported', `${C} this agent's engine does not import VMware exports`);
+    return this.resubmitted('import', body) ?? this.submit({ kind: 'import', request: body, vmId: body.vmId?.toLowerCase() }, `import:${body.path}`, `importing ${body.path}`);
+  }
+
   private async ready(): Promise<void> {
     await this.start();
     if (this.stopping) throw new JobsError('stopping', `${C} the agent is stopping: no new jobs`);
   }
 
   /** The job an earlier submission with this body's requestId created (a retry), if any. */
-  private resubmitted(kind: JobKind, body: BackupBody | RestoreBody | VerifyBody | PruneBody): Submitted | undefined {
+  private resubmitted(kind: JobKind, body: BackupBody | RestoreBody | VerifyBody | PruneBody | VmwareImportBody): Submitted | undefined {
     if (!body.requestId) return undefined;
     const id = this.byRequest.get(body.requestId);
     const rec = id && (this.live.get(id)?.rec ?? this.finished.get(id));
@@ -378,6 +386,10 @@ export class DaemonJobRunner {
         await this.finish(l, 'succeeded', { result });
       } else if (rec.kind === 'prune') {
         const result = await this.deps.engine.prune(rec.request, run);
+        await this.finish(l, 'succeeded', { result });
+      } else if (rec.kind === 'import') {
+        if (!this.deps.engine.importVmware) throw new Error(`${C} this agent's engine does not import VMware exports`);
+        const result = await this.deps.engine.importVmware(rec.request, run);
         await this.finish(l, 'succeeded', { result });
       } else {
         const result = await this.deps.engine.verify(rec.request, run);

@@ -17,6 +17,8 @@ import type { AgentEngine, DiskExporter, EngineRun } from './port.ts';
 import { listJob, pruneJob, scanJob, type ListOutcome, type ListRequest, type PruneReport } from './repository-jobs.ts';
 import type { BackupOutcome, ExportBody, PruneBody, RestoreBody, RestoreOutcome, ScanBody, ScanOutcome, VerifyBody, VerifyOutcome } from './requests.ts';
 import { exportJob, restoreJob, verifyJob } from './restore-jobs.ts';
+import { DEFAULT_IMPORT_ROOT, vmwareImportJob } from '../vmware/import-job.ts';
+import type { VmwareImportBody, VmwareImportOutcome } from '../vmware/requests.ts';
 
 export type { HostBackup } from './backup-job.ts';
 export type { ListOutcome, ListRequest, PruneReport } from './repository-jobs.ts';
@@ -32,6 +34,7 @@ export interface HostEngine extends AgentEngine, DiskExporter {
   verify(req: VerifyBody, run: EngineRun): Promise<VerifyOutcome>;
   prune(req: PruneBody, run: EngineRun): Promise<PruneReport>;
   scan(req: ScanBody, signal: AbortSignal): Promise<ScanOutcome>;
+  importVmware(req: VmwareImportBody, run: EngineRun): Promise<VmwareImportOutcome>;
   /** the VMs and points of a repository (`sendense-agent list`) */
   list(req: ListRequest, signal: AbortSignal): Promise<ListOutcome>;
   exportDisk(req: ExportBody, signal: AbortSignal): Promise<ImageStream>;
@@ -39,7 +42,10 @@ export interface HostEngine extends AgentEngine, DiskExporter {
   settle(): Promise<void>;
 }
 
-export type HostEngineOptions = HostContextOptions;
+export type HostEngineOptions = HostContextOptions & {
+  /** VMware exports are read below this folder only (default SENDENSE_AGENT_IMPORT_ROOT or /var/lib/sendense-agent/import) */
+  importRoot?: string;
+};
 
 export function hostEngine(opts: HostEngineOptions = {}): HostEngine {
   const ctx: HostContext = hostContext(opts);
@@ -51,6 +57,7 @@ export function hostEngine(opts: HostEngineOptions = {}): HostEngine {
     verify: (req, run) => verifyJob(ctx, req, run),
     prune: (req, run) => pruneJob(ctx, req, run),
     scan: (req, signal) => scanJob(ctx, req, signal),
+    importVmware: (req, run) => vmwareImportJob(ctx, req, run, opts.importRoot ?? process.env.SENDENSE_AGENT_IMPORT_ROOT ?? DEFAULT_IMPORT_ROOT),
     list: (req, signal) => listJob(ctx, req, signal),
     exportDisk: (req, signal) => exportJob(ctx, req, signal),
     settle: () => ctx.settle(),
@@ -69,6 +76,7 @@ export function daemonEngine(engine: HostEngine): AgentEngine & DiskExporter {
       return outcome;
     },
     scan: (req, signal) => engine.scan(req, signal),
+    importVmware: (req, run) => engine.importVmware(req, run),
     exportDisk: (req, signal) => engine.exportDisk(req, signal),
   };
 }

@@ -17,6 +17,7 @@ import type {
   BackupBody, BackupOutcome, ExportBody, PruneBody, PruneOutcome, RestoreBody, RestoreOutcome, ScanBody, ScanOutcome, VerifyBody, VerifyOutcome,
 } from './requests.ts';
 import type { ImageStream } from '../restore/port.ts';
+import type { VmwareImportBody, VmwareImportOutcome } from '../vmware/requests.ts';
 
 /** How far a job is (the daemon stamps it with a time: agent/daemon/job.ts JobProgress). */
 export interface ProgressSample {
@@ -49,6 +50,8 @@ export interface AgentEngine {
   prune(req: PruneBody, run: EngineRun): Promise<PruneOutcome>;
   /** what a repository holds (synchronous: no job) */
   scan(req: ScanBody, signal: AbortSignal): Promise<ScanOutcome>;
+  /** a VMware export on this host into the repository (agent/vmware/import-job.ts); engines without it refuse imports */
+  importVmware?(req: VmwareImportBody, run: EngineRun): Promise<VmwareImportOutcome>;
 }
 
 /**

@@ -20,17 +20,17 @@ const RepoUrl = z.string().min(1).superRefine((url, ctx) => {
   }
 });
 
-const AbsPath = z.string().min(1).refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path on the agent host');
+export const AbsPath = z.string().min(1).refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path on the agent host');
 
 /** the repository's VM directory name (repository/layout.ts assertVmDir) */
-const VmId = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, "letters, digits, '.', '_' and '-' only").refine((s) => !s.includes('..'), "must not contain '..'");
+export const VmId = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, "letters, digits, '.', '_' and '-' only").refine((s) => !s.includes('..'), "must not contain '..'");
 
 const DiskTarget = z.string().regex(/^[a-z]+[a-z0-9]*$/, "a target dev like 'vda'");
 
 const PointId = z.string().regex(/^\d{8}-\d{6}$/, 'a point id like 20250101-120000');
 
 /** where the repository is and how to reach it (SSH key and pinned host keys on the agent host) */
-const RepoAccess = {
+export const RepoAccess = {
   repo: RepoUrl,
   identity: AbsPath.optional(),
   knownHosts: AbsPath.optional(),

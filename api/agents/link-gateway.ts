@@ -12,6 +12,7 @@ import { agentJson, agentLink, AgentApiError, AGENT_ORIGIN, isUnreachable, jobEv
 import type { JobProgress, JobRecord } from '../../agent/link/index.ts';
 import { describeIssues, PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome } from '../../agent/daemon/schemas.ts';
 import type { Health } from '../../agent/daemon/service.ts';
+import { VmwareImportOutcome } from '../../agent/vmware/requests.ts';
 import {
   AgentGatewayError, type AgentBackupRequest, type AgentExport, type AgentGateway, type AgentHealth, type AgentJobEvent, type AgentJobKind,
   type AgentJobStatus, type AgentProgress, type AgentRestoreRequest, type GatewayCallOptions,
@@ -40,7 +41,7 @@ function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z
   return r.data;
 }
 
-const OUTCOMES = { restore: RestoreOutcome, verify: VerifyOutcome, prune: PruneOutcome } as const;
+const OUTCOMES = { restore: RestoreOutcome, verify: VerifyOutcome, prune: PruneOutcome, import: VmwareImportOutcome } as const;
 
 function statusOf(job: JobRecord): AgentJobStatus {
   const kind = (job as { kind: string }).kind as AgentJobKind;
@@ -54,11 +55,12 @@ function statusOf(job: JobRecord): AgentJobStatus {
   if (kind === 'backup' && job.kind === 'backup' && job.result) {
     if (!job.result.manifest) throw new AgentGatewayError('protocol', `job ${job.id} succeeded but its result carries no manifest (point ${job.result.pointId})`);
     s.result = { manifest: job.result.manifest, bytesRead: job.result.bytesRead, bytesSent: job.result.bytesSent, durationMs: job.result.durationMs };
-  } else if (kind === 'restore' || kind === 'verify' || kind === 'prune') {
+  } else if (kind === 'restore' || kind === 'verify' || kind === 'prune' || kind === 'import') {
     const result = (job as { result?: unknown }).result;
     if (kind === 'restore') s.restore = parsed(OUTCOMES.restore, result, `the result of restore job ${job.id}`);
     if (kind === 'verify') s.verify = parsed(OUTCOMES.verify, result, `the result of verify job ${job.id}`);
     if (kind === 'prune') s.prune = parsed(OUTCOMES.prune, result, `the result of prune job ${job.id}`);
+    if (kind === 'import') s.import = parsed(OUTCOMES.import, result, `the result of import job ${job.id}`);
   }
   return s;
 }
@@ -153,6 +155,12 @@ export function createLinkGateway(o: LinkGatewayOptions): AgentGateway & { close
     async startPrune(hostId, req, opts) {
       const repo = await repoOf(hostId, req.repository, req.requestId);
       return call(hostId, `prune of ${req.vmId}`, opts, async (l) => jobIdOf(await postJson(l, '/v1/prunes', { ...repo, vmId: req.vmId, remove: req.remove }, opts?.signal)));
+    },
+    async startImport(hostId, req, opts) {
+      const repo = await repoOf(hostId, req.repository, req.requestId);
+      return call(hostId, `import of ${req.path}`, opts, async (l) => jobIdOf(await postJson(l, '/v1/imports', {
+        ...repo, path: req.path, ...(req.vmId ? { vmId: req.vmId } : {}), mode: req.mode ?? 'auto',
+      }, opts?.signal)));
     },
     async scan(hostId, req, opts) {
       const repo = await repoOf(hostId, req.repository);

@@ -12,6 +12,8 @@
  *   startVerify(hostId, req) → { agentJobId }   re-read points (and optionally restore-test them)
  *   startPrune(hostId, req) → { agentJobId }    remove points, merging survivors forward first
  *   scan(hostId, req) → ScanOutcome             the repository's VMs, points and bytes (synchronous)
+ *   startImport?(hostId, req) → { agentJobId }  a VMware export on the agent host into the repository
+ *                                               (optional: the in-memory agent imports nothing)
  *   exportImage(hostId, req) → AgentExport      one disk of a point as a qcow2 or raw byte stream
  *   jobStatus(hostId, agentJobId) → status      kind, state, progress, and the result or error when done
  *   events(hostId, agentJobId) → async iterable progress and state events, live
@@ -52,8 +54,9 @@
  */
 import type { PointManifest } from '../../agent/repository/manifest.ts';
 import type { PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome } from '../../agent/daemon/schemas.ts';
+import type { VmwareImportOutcome } from '../../agent/vmware/requests.ts';
 
-export type { PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome };
+export type { PruneOutcome, RestoreOutcome, ScanOutcome, VerifyOutcome, VmwareImportOutcome };
 
 export type AgentBackupMode = 'full' | 'incremental' | 'auto';
 
@@ -114,6 +117,17 @@ export interface AgentPruneRequest extends AgentRepoRequest {
   remove: string[];
 }
 
+/** A VMware export (an .ova, .ovf or datastore VM folder) on the agent host, into the repository. */
+export interface AgentImportRequest {
+  requestId: string;
+  repository: string;
+  /** the export's path ON THE AGENT HOST (below the agent's import root) */
+  path: string;
+  /** default: the VM's instance UUID, else its BIOS UUID */
+  vmId?: string;
+  mode?: 'auto' | 'full';
+}
+
 export interface AgentScanRequest {
   repository: string;
   /** default: every VM in the repository */
@@ -139,7 +153,7 @@ export interface AgentExport {
   disk: string;
 }
 
-export type AgentJobKind = 'backup' | 'restore' | 'verify' | 'prune';
+export type AgentJobKind = 'backup' | 'restore' | 'verify' | 'prune' | 'import';
 
 export type AgentJobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -177,6 +191,8 @@ export interface AgentJobStatus {
   verify?: VerifyOutcome;
   /** present when a prune succeeded */
   prune?: PruneOutcome;
+  /** present when an import succeeded */
+  import?: VmwareImportOutcome;
   /** present when state is failed (and, with the reason, when cancelled) */
   error?: { code: string; message: string };
   startedAt?: string;
@@ -214,6 +230,7 @@ export interface AgentGateway {
   startVerify(hostId: string, req: AgentVerifyRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
   startPrune(hostId: string, req: AgentPruneRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
   scan(hostId: string, req: AgentScanRequest, opts?: GatewayCallOptions): Promise<ScanOutcome>;
+  startImport?(hostId: string, req: AgentImportRequest, opts?: GatewayCallOptions): Promise<{ agentJobId: string }>;
   exportImage(hostId: string, req: AgentExportRequest, opts?: GatewayCallOptions): Promise<AgentExport>;
   jobStatus(hostId: string, agentJobId: string, opts?: GatewayCallOptions): Promise<AgentJobStatus>;
   events(hostId: string, agentJobId: string, opts?: GatewayCallOptions): AsyncIterable<AgentJobEvent>;

@@ -14,6 +14,7 @@ import { VM_ROUTES } from './vm-schemas.ts';
 import { RevokeBody, SsoBody } from './auth-schemas.ts';
 import { RESTORE_ROUTES } from './restore-schemas.ts';
 import { MAINTENANCE_ROUTES } from '../retention/schemas.ts';
+import { VMWARE_ROUTES } from '../vmware/schemas.ts';
 
 type Auth = 'none' | 'user' | 'admin';
 
@@ -65,6 +66,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first (root admin)', tag: 'infrastructure', auth: 'admin', query: AuditQuery, responses: { 200: items(AuditDto) } },
   ...RESTORE_ROUTES,
   ...MAINTENANCE_ROUTES,
+  ...VMWARE_ROUTES,
 ];
 
 const schemaOf = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { target: 'openapi-3.0', io, unrepresentable: 'any' });

@@ -147,6 +147,12 @@ export const RestorePointDto = z.object({
   consistency: z.string(), sizeBytes: nonNegInt, virtualSizeBytes: nonNegInt, createdAt: iso,
   verificationStatus: z.enum(VERIFICATION_STATUSES), disks: z.array(PointDiskDto),
   verifiedAt: isoOrNull, verificationProblems: z.array(z.string()),
+  /**
+   * what the source platform says of the VM at this point (`{vmware: {name, instance_uuid, bios_uuid, guest_os_id, cpus,
+   * memory_mib, firmware, disks, nics}}` for an imported VMware VM); null when the catalogue has none. Whoever may see the
+   * point sees it (a VMware VM is unknown to CloudStack: its points are root admins' only)
+   */
+  platformMetadata: z.record(z.string(), z.unknown()).nullable(),
 }).meta({ id: 'RestorePoint' });
 
 export const RestorePointList = listOf(RestorePointDto, 'RestorePointList');
@@ -231,7 +237,8 @@ export const HostDto = z.object({
   agent: AgentDto.pick({ status: true, agentVersion: true, lastHeartbeatAt: true, statusMessage: true }).nullable(),
 }).meta({ id: 'Host' });
 
-const Usage = z.object({ points: nonNegInt, bytes: nonNegInt });
+/** live points, their bytes, and the VMs they belong to */
+const Usage = z.object({ points: nonNegInt, bytes: nonNegInt, vms: nonNegInt });
 
 export const RepositoryDto = z.object({
   id: z.string(), name: z.string(), url: z.string(), kind: z.enum(REPOSITORY_KINDS), isDefault: z.boolean(),
@@ -309,6 +316,7 @@ export function pointDto(p: RestorePoint, disks?: RestorePointDisk[]): z.infer<t
     parentId: p.parentId, jobId: p.jobId, type: p.type, reason: p.reason, consistency: p.consistency, sizeBytes: p.sizeBytes,
     virtualSizeBytes: p.virtualSizeBytes, createdAt: d(p.createdAt), verificationStatus: p.verificationStatus, disks: ds,
     verifiedAt: dn(p.verifiedAt), verificationProblems: p.verificationProblems ?? [],
+    platformMetadata: p.platformMetadata ?? null,
   };
 }
 
@@ -341,12 +349,13 @@ export function hostDto(h: CloudStackHost, agent: CloudStackAgent | undefined, v
   };
 }
 
-export function repositoryDto(r: Repository, usage: { sourcePlatform: (typeof SOURCE_PLATFORMS)[number]; points: number; bytes: number }[]): z.infer<typeof RepositoryDto> {
-  const by = {} as Record<(typeof SOURCE_PLATFORMS)[number], { points: number; bytes: number }>;
-  for (const p of SOURCE_PLATFORMS) by[p] = { points: 0, bytes: 0 };
-  const total = { points: 0, bytes: 0 };
+/** `usage`: the repository's points and bytes per source platform; `vms`: its VMs (with their platform), to count them per platform */
+export function repositoryDto(r: Repository, usage: { sourcePlatform: (typeof SOURCE_PLATFORMS)[number]; points: number; bytes: number }[], vms: { sourcePlatform: (typeof SOURCE_PLATFORMS)[number] }[] = []): z.infer<typeof RepositoryDto> {
+  const by = {} as Record<(typeof SOURCE_PLATFORMS)[number], { points: number; bytes: number; vms: number }>;
+  for (const p of SOURCE_PLATFORMS) by[p] = { points: 0, bytes: 0, vms: vms.filter((v) => v.sourcePlatform === p).length };
+  const total = { points: 0, bytes: 0, vms: vms.length };
   for (const u of usage) {
-    by[u.sourcePlatform] = { points: u.points, bytes: u.bytes };
+    by[u.sourcePlatform] = { ...by[u.sourcePlatform], points: u.points, bytes: u.bytes };
     total.points += u.points;
     total.bytes += u.bytes;
   }

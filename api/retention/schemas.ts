@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MAINTENANCE_KINDS, MAINTENANCE_STATUSES, MAINTENANCE_TRIGGERS, SOURCE_PLATFORMS, type MaintenanceJob } from '../../db/schema.ts';
 import type { RouteDoc } from '../http/openapi.ts';
 import { ErrorBody, IdParam, RestorePointDto, errorFor, type View } from '../http/schemas.ts';
+import { RepositoryImportBody } from '../vmware/schemas.ts';
 
 const iso = z.string();
 const isoOrNull = z.string().nullable();
@@ -92,5 +93,5 @@ export const MAINTENANCE_ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v1/maintenance-jobs', summary: 'Prune, verify and import jobs, newest first (root admin; vmId= for the VM\'s owner)', tag: 'retention', auth: 'user', query: MaintenanceListQuery, responses: { 200: MaintenanceJobList } },
   { method: 'get', path: '/api/v1/maintenance-jobs/{id}', summary: 'One maintenance job', tag: 'retention', auth: 'user', params: IdParam, responses: { 200: MaintenanceJobDto, 404: ErrorBody } },
   { method: 'get', path: '/api/v1/repositories/{id}/usage', summary: 'Bytes per VM and per source platform in a repository (root admin)', tag: 'infrastructure', auth: 'admin', params: IdParam, responses: { 200: RepositoryUsageDto } },
-  { method: 'post', path: '/api/v1/repositories/{id}/import', summary: 'Scan the repository through an agent and record the chains the database does not know (root admin); 202 with the import job', tag: 'infrastructure', auth: 'admin', params: IdParam, responses: { 202: MaintenanceJobDto } },
+  { method: 'post', path: '/api/v1/repositories/{id}/import', summary: 'Scan the repository through an agent and record the chains the database does not know; with a VMware `source`, an agent first imports that export (a path on its host) as a restore point (root admin); 202 with the import job', tag: 'infrastructure', auth: 'admin', params: IdParam, body: RepositoryImportBody, responses: { 202: MaintenanceJobDto, 404: ErrorBody, 503: ErrorBody } },
 ];

@@ -38,8 +38,8 @@ export function adminRoutes(d: RouteDeps) {
     })
     .get('/api/v1/repositories', async (c) => {
       authorizer.admin(c.get('principal'), 'the repository list');
-      const [repos, usage] = await Promise.all([store.repositories.list(), store.points.usage()]);
-      return c.json({ items: repos.map((r) => repositoryDto(r, usage.filter((u) => u.repositoryId === r.id))) }, 200);
+      const [repos, usage, vms] = await Promise.all([store.repositories.list(), store.points.usage(), store.points.usageByVm()]);
+      return c.json({ items: repos.map((r) => repositoryDto(r, usage.filter((u) => u.repositoryId === r.id), vms.filter((v) => v.repositoryId === r.id))) }, 200);
     })
     .get('/api/v1/audit', zQuery(AuditQuery), async (c) => {
       authorizer.admin(c.get('principal'), 'the audit log');

@@ -10,7 +10,9 @@
  *   GET  /api/v1/maintenance-jobs              prune / verify / import jobs (root admin; `vmId=` for a VM's owner)
  *   GET  /api/v1/maintenance-jobs/{id}
  *   GET  /api/v1/repositories/{id}/usage       bytes per VM and per source platform (root admin)
- *   POST /api/v1/repositories/{id}/import      scan the repository, record chains the database lacks (root admin), 202
+ *   POST /api/v1/repositories/{id}/import      scan the repository, record chains the database lacks (root admin), 202;
+ *                                              with `{source: {platform: 'vmware', path, hostId?, vmId?, mode?}}`
+ *                                              an agent imports that VMware export first (routes/vmware.ts)
  *
  * Every change is audited (who asked, and the job); the job's end is audited by the runner.
  */
@@ -26,6 +28,8 @@ import type { AppEnv, AppContext, AuditTarget } from '../env.ts';
 import { ApiError, notFound, rawError } from '../errors.ts';
 import { IdParam, pointDto, viewOf } from '../schemas.ts';
 import { zJson, zParam, zQuery } from '../validate.ts';
+import { RepositoryImportBody } from '../../vmware/schemas.ts';
+import { startVmwareImport } from './vmware.ts';
 
 function apiError(e: unknown): unknown {
   if (!(e instanceof MaintenanceError)) return e;
@@ -145,9 +149,11 @@ export function maintenanceRoutes(deps: RouteDeps) {
         vms: vms.map((v) => ({ vmId: v.platformVmId, sourcePlatform: v.sourcePlatform, points: v.points, bytes: v.bytes })),
       }, 200);
     })
-    .post('/api/v1/repositories/:id/import', zParam(IdParam), async (c) => {
+    .post('/api/v1/repositories/:id/import', zParam(IdParam), zJson(RepositoryImportBody), async (c) => {
       const { id } = c.req.valid('param');
       const p = c.get('principal');
+      const { source } = c.req.valid('json');
+      if (source) return c.json(maintenanceJobDto(await startVmwareImport(deps, c, id, source), viewOf(p)), 202);
       const job = await change(c, 'repository.import', { type: 'repository', id }, async () => {
         authorizer.admin(p, 'importing a repository');
         if (!(await store.repositories.get(id))) throw new MaintenanceError('notfound', `no repository ${id}`);
