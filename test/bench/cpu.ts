@@ -65,3 +65,14 @@ export async function measured<T>(fn: () => Promise<T>): Promise<{ ms: number; c
   const value = await fn();
   return { ms: Date.now() - t0, cpu: treeCpuSeconds() - c0, value };
 }
+
+/** user+sys seconds of one thread (the main thread: tid = pid) */
+export function threadCpuSeconds(pid = process.pid, tid = pid): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    return (f[11] + f[12]) / HZ;
+  } catch {
+    return 0;
+  }
+}
