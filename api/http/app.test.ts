@@ -115,8 +115,8 @@ describe('REST API', () => {
 
     const repos = z.object({ items: z.array(RepositoryDto) }).parse(await (await f.req('GET', '/api/v1/repositories', { token: admin })).json());
     const bytes = after.items.reduce((a, p) => a + p.sizeBytes, 0);
-    expect(repos.items[0].usage.bySourcePlatform.cloudstack).toEqual({ points: 2, bytes });
-    expect(repos.items[0].usage.bySourcePlatform.vmware).toEqual({ points: 0, bytes: 0 });
+    expect(repos.items[0].usage.bySourcePlatform.cloudstack).toEqual({ points: 2, bytes, vms: 1 });
+    expect(repos.items[0].usage.bySourcePlatform.vmware).toEqual({ points: 0, bytes: 0, vms: 0 });
     const metrics = await (await f.req('GET', '/metrics')).text();
     expect(metrics).toMatch(new RegExp(`^sendense_restore_point_bytes\\{repository="[^"]+",source_platform="cloudstack"\\} ${bytes}$`, 'm'));
     expect(metrics).toMatch(/^sendense_jobs\{status="succeeded"\} 2$/m);
