@@ -53,6 +53,7 @@ const UNIT = [
   'api/agents/follow.test.ts',
   'api/agents/memory.test.ts',
   'api/auth/authz.test.ts',
+  'api/policy/visibility.test.ts',
   'api/auth/signed-request.test.ts',
   'api/auth/token.test.ts',
   'api/auth/vm-cache.test.ts',

@@ -89,7 +89,7 @@ describe('who may do what', () => {
       expect((await f.req('GET', p, { token: tokens.dadmin })).status, p).toBe(403);
       expect((await f.req('GET', p, { token: tokens.alice })).status, p).toBe(403);
     }
-    const body = { name: 'p1', schedule: '0 1 * * *', retention: { keepLast: 3 } };
+    const body = { name: 'p1', schedule: '0 1 * * *', retention: { keepLast: 3 }, userAssignable: true };
     expect((await f.req('POST', '/api/v1/policies', { token: tokens.dadmin, body })).status).toBe(403);
     const p = (await (await f.req('POST', '/api/v1/policies', { token: tokens.admin, body })).json()) as { id: string };
     expect((await f.req('GET', '/api/v1/policies', { token: tokens.alice })).status).toBe(200);

@@ -181,6 +181,7 @@ const policyFields = {
   verifySchedule: z.string().min(9).max(128).nullable()
     .meta({ description: 'croner pattern: verify the newest point of each VM of the policy (null: no scheduled verification)' }),
   verifyRestoreTest: z.boolean().meta({ description: 'scheduled verifications also restore-test the point' }),
+  userAssignable: z.boolean().meta({ description: 'users (not only admins) may assign it to their own VMs and accounts' }),
 };
 
 export const PolicyCreateBody = z.object({
@@ -193,6 +194,7 @@ export const PolicyCreateBody = z.object({
   enabled: policyFields.enabled.default(true),
   verifySchedule: policyFields.verifySchedule.default(null),
   verifyRestoreTest: policyFields.verifyRestoreTest.default(false),
+  userAssignable: policyFields.userAssignable.default(false),
 }).strict();
 
 export const PolicyUpdateBody = z.object(policyFields).partial().strict()
@@ -328,7 +330,7 @@ export function policyDto(p: Policy, assignments: PolicyAssignment[], nextRunAt:
   return {
     id: p.id, name: p.name, description: p.description, schedule: p.schedule, timezone: p.timezone, fullEvery: p.fullEvery,
     maxChainLength: p.maxChainLength, retention: p.retention, repositoryId: p.repositoryId, enabled: p.enabled,
-    verifySchedule: p.verifySchedule, verifyRestoreTest: p.verifyRestoreTest, verifyLastRunAt: dn(p.verifyLastRunAt),
+    verifySchedule: p.verifySchedule, verifyRestoreTest: p.verifyRestoreTest, userAssignable: p.userAssignable, verifyLastRunAt: dn(p.verifyLastRunAt),
     lastRunAt: dn(p.lastRunAt), nextRunAt: dn(nextRunAt), assignments: assignments.map(assignmentDto), createdAt: d(p.createdAt), updatedAt: d(p.updatedAt),
   };
 }
