@@ -97,7 +97,24 @@ export function restoreDto(r: Restore, view: View): z.infer<typeof RestoreDto> {
   };
 }
 
+export const DownloadLinkDto = z.object({
+  path: z.string().meta({ description: 'the link, relative to the API\'s base URL (api/downloads/<signed token>): GET it without a token' }),
+  expiresAt: iso,
+}).meta({ id: 'DownloadLink' });
+
+export const DownloadTokenParam = z.object({ token: z.string().min(20).max(2000).regex(/^[\w-]+\.[\w-]+$/, 'a download link token') });
+
 export const RESTORE_ROUTES: RouteDoc[] = [
+  {
+    method: 'post', path: '/api/v1/restore-points/{id}/download-link', tag: 'restores', auth: 'user', params: IdParam, body: DownloadQuery,
+    summary: 'A short-lived signed link (60 s, one download) to one disk of a point, for a browser to stream to a file: no token in the URL, no blob in memory',
+    responses: { 201: DownloadLinkDto, 403: ErrorBody, 404: ErrorBody },
+  },
+  {
+    method: 'get', path: '/api/downloads/{token}', tag: 'restores', auth: 'none', params: DownloadTokenParam,
+    summary: 'The download a link grants (as GET /api/v1/restore-points/{id}/download); an expired, used or forged link is a 410/403 saying to start again',
+    responses: { 200: 'binary', 403: ErrorBody, 410: ErrorBody, 502: ErrorBody },
+  },
   {
     method: 'post', path: '/api/v1/restore-points/{id}/restore', tag: 'restores', auth: 'user', params: IdParam, body: RestoreBody,
     summary: 'Restore a point: in place onto the stopped VM (restoreBackupToVM) or as new CloudStack volumes, optionally attached (restoreBackedUpVolume); 202 with the restore',

@@ -4,6 +4,7 @@
  *
  *   POST /api/v1/restore-points/{id}/restore    202 with the restore (in-place | new-volume)
  *   GET  /api/v1/restore-points/{id}/download   the disk image, streamed (qcow2 | raw)
+ *   POST /api/v1/restore-points/{id}/download-link, GET /api/downloads/{token}   the same by signed link (./downloads.ts)
  *   GET  /api/v1/restores, /api/v1/restores/{id}, /api/v1/restores/{id}/events (SSE)
  *   POST /api/v1/restores/{id}/cancel
  *
@@ -15,6 +16,7 @@ import { streamSSE } from 'hono/streaming';
 import { visibleAs } from '../../auth/errors.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { startDownload } from '../../restore/download.ts';
+import { downloadRoutes } from './downloads.ts';
 import { RestoreError } from '../../restore/errors.ts';
 import { isRestoreFinished } from '../../restore/state.ts';
 import type { RouteDeps } from '../deps.ts';
@@ -48,6 +50,7 @@ export function restoreRoutes(d: RouteDeps) {
   }
 
   return new Hono<AppEnv>()
+    .route('/', downloadRoutes(d))
     .post('/api/v1/restore-points/:id/restore', zParam(IdParam), zJson(RestoreBody), async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
