@@ -158,4 +158,22 @@ describe.each(STORE_ADAPTERS)('MaintenanceStore on $name', (adapter) => {
     expect((await store.points.usageByVm(repoId)).map((u) => [u.platformVmId, u.points])).toEqual([[VM, 8], [FOREIGN, 5]]);
     expect(await store.maintenance.list({ kind: 'import' })).toHaveLength(1);
   });
+
+  it('a VMware VM\'s re-import (extend) appends its new points after the newest recorded one, with platform_metadata; an incremental on an older point is refused', async () => {
+    const meta = { vmware: { name: 'web-01', cpus: 2 } };
+    const first = await job('import', null);
+    await store.maintenance.finishImport(first.id, { vms: [{ vmId: FOREIGN, sourcePlatform: 'vmware', bytesUsed: 1, points: [point(0, null, FOREIGN)], platformMetadata: meta, extend: true }] }, new Date());
+    const again = await job('import', null);
+    const { applied } = await store.maintenance.finishImport(again.id, {
+      vms: [{ vmId: FOREIGN, sourcePlatform: 'vmware', bytesUsed: 1, points: [point(0, null, FOREIGN), point(1, 0, FOREIGN), point(2, 0, FOREIGN)], platformMetadata: meta, extend: true }],
+    }, new Date());
+    expect(applied.imported).toEqual([{ vmId: FOREIGN, sourcePlatform: 'vmware', points: 1, chains: 0 }]);
+    expect(applied.skipped).toEqual([{ vmId: FOREIGN, reason: `points not imported: ${pid(2)} (parent ${pid(0)} is not the newest recorded point)` }]);
+    const pts = await store.points.allForVm(FOREIGN);
+    expect(pts.map((p) => [p.pointId, p.type])).toEqual([[pid(0), 'full'], [pid(1), 'incremental']]);
+    expect(pts[1].parentId).toBe(pts[0].id);
+    expect(pts[1].chainId).toBe(pts[0].chainId);
+    expect(pts.map((p) => p.platformMetadata)).toEqual([meta, meta]);
+    expect((await store.points.chainHead(FOREIGN, repoId))!).toMatchObject({ point: { pointId: pid(1) }, chain: { length: 2, state: 'open' } });
+  });
 });

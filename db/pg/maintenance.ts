@@ -122,6 +122,7 @@ async function applyImport(tx: PgTx, repositoryId: string, vms: ScannedVm[]): Pr
     const sorted = [...fresh].sort((a, b) => a.id.localeCompare(b.id));
     const chainIds: string[] = [];
     const missing: string[] = [];
+    let tip = after;
     for (const m of sorted) {
       const at = new Date(m.created_at);
       let chainId: string;
@@ -135,7 +136,8 @@ async function applyImport(tx: PgTx, repositoryId: string, vms: ScannedVm[]): Pr
         chainIds.push(chainId);
       } else {
         const parent = placed.get(m.parent);
-        if (!parent) { missing.push(`${m.id} (parent ${m.parent} is ${known ? 'not the newest recorded point' : 'not in the repository'})`); continue; }
+        // appended to recorded points: only on the newest one (never a fork of the chain)
+        if (!parent || (known > 0 && m.parent !== tip)) { missing.push(`${m.id} (parent ${m.parent} is ${known ? 'not the newest recorded point' : 'not in the repository'})`); continue; }
         chainId = parent.chainId;
         parentId = parent.id;
         const c = (await tx.select().from(chains).where(eq(chains.id, chainId)))[0]!;
@@ -143,6 +145,7 @@ async function applyImport(tx: PgTx, repositoryId: string, vms: ScannedVm[]): Pr
       }
       const id = await insertPoint(tx, m, { platformVmId: vm.vmId, sourcePlatform: vm.sourcePlatform, repositoryId, chainId, parentId, jobId: null, platformMetadata: vm.platformMetadata });
       placed.set(m.id, { id, chainId });
+      tip = m.id;
     }
     const added = sorted.filter((m) => placed.has(m.id));
     const newest = added.map((m) => placed.get(m.id)!).at(-1);

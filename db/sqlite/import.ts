@@ -47,6 +47,7 @@ export function applyImport(tx: Tx, repositoryId: string, vms: ScannedVm[]): Imp
     const sorted = [...fresh].sort((a, b) => a.id.localeCompare(b.id));
     const chainIds: string[] = [];
     const missing: string[] = [];
+    let tip = after;
     for (const m of sorted) {
       const at = new Date(m.created_at);
       let chainId: string;
@@ -60,12 +61,14 @@ export function applyImport(tx: Tx, repositoryId: string, vms: ScannedVm[]): Imp
         chainIds.push(chainId);
       } else {
         const parent = placed.get(m.parent);
-        if (!parent) { missing.push(`${m.id} (parent ${m.parent} is ${known ? 'not the newest recorded point' : 'not in the repository'})`); continue; }
+        // appended to recorded points: only on the newest one (never a fork of the chain)
+        if (!parent || (known > 0 && m.parent !== tip)) { missing.push(`${m.id} (parent ${m.parent} is ${known ? 'not the newest recorded point' : 'not in the repository'})`); continue; }
         chainId = parent.chainId;
         parentId = parent.id;
         const c = tx.select().from(chains).where(eq(chains.id, chainId)).get()!;
         tx.update(chains).set({ length: c.length + 1, lastPointAt: at }).where(eq(chains.id, chainId)).run();
       }
+      tip = m.id;
       placed.set(m.id, {
         id: insertPoint(tx, m, { platformVmId: vm.vmId, sourcePlatform: vm.sourcePlatform, repositoryId, chainId, parentId, jobId: null, platformMetadata: vm.platformMetadata }), chainId,
       });
