@@ -18,8 +18,6 @@ import type { RestoreRunner } from '../restore/runner.ts';
 import type { MaintenanceRunner } from '../retention/runner.ts';
 import type { PlanCloudStack } from '../vmware/plan-choices.ts';
 import type { VmwareImportRunner } from '../vmware/import-runner.ts';
-import type { PlanCloudStack } from '../vmware/plan-choices.ts';
-import type { VmwareImportRunner } from '../vmware/import-runner.ts';
 import { createAudit, type Audit } from './audit.ts';
 import { SseSlots } from './sse-limit.ts';
 
@@ -44,10 +42,6 @@ export interface AppDeps {
   gateway?: AgentGateway;
   /** prune, verify and import jobs (api/retention/runner.ts); without it those routes answer 503 */
   maintenance?: MaintenanceRunner;
-  /** VMware imports through an agent (api/vmware/import-runner.ts); without it a VMware import answers 503 */
-  vmwareImports?: VmwareImportRunner;
-  /** the root-admin CloudStack client the VMware restore plan reads zones, offerings and networks with */
-  cloudstack?: PlanCloudStack;
   /** VMware imports through an agent (api/vmware/import-runner.ts); without it a VMware import answers 503 */
   vmwareImports?: VmwareImportRunner;
   /** the root-admin CloudStack client the VMware restore plan reads zones, offerings and networks with */
