@@ -7,8 +7,9 @@
  */
 import { html, nothing } from 'lit';
 import { en } from '../../i18n/en.ts';
-import { failureOf, ok, messageOf } from '../../api/failure.ts';
+import { ok, messageOf } from '../../api/failure.ts';
 import { follow } from '../../api/events.ts';
+import { baseFromLocation } from '../../api/client.ts';
 import type { Point, Restore } from '../../api/dto.ts';
 import { dateTime, fmt } from '../../logic/format.ts';
 import { ViewBase } from '../view-base.ts';
@@ -108,27 +109,27 @@ export class SdRestoreDialog extends ViewBase {
     }
   }
 
-  /** a download is a plain GET the browser saves: the token goes as a header, so fetch it and hand the browser a blob */
+  /**
+   * a download: a short-lived signed link (POST …/download-link) the browser follows itself and
+   * streams to a file, so no disk ever sits in the page's memory and no token goes in a URL
+   */
   private async download() {
     if (!this.point) return;
     this.busy = true;
     try {
-      const r = await this.api.api.v1['restore-points'][':id'].download.$get({ param: { id: this.point.id }, query: { disk: this.disks[0], format: this.format } });
-      if (!r.ok) {
-        throw await failureOf(r);
-      }
-      const name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') ?? '')?.[1] ?? `${this.vm?.name}-${this.disks[0]}.${this.format}`;
-      const blob = await r.blob();
+      const v1 = this.api.api.v1;
+      const link = await ok(v1['restore-points'][':id']['download-link'].$post({ param: { id: this.point.id }, json: { disk: this.disks[0], format: this.format } }));
+      const url = new URL(link.path, baseFromLocation(location.href)).href;
       const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = name;
-      a.dataset.size = String(blob.size);
+      a.href = url;
+      a.download = '';
       // only there to be clicked once: named, and out of the page's content for assistive tech
-      a.textContent = name;
+      a.textContent = `${this.vm?.name ?? ''} ${this.disks[0]}.${this.format}`;
       a.hidden = true;
+      a.dataset.testid = 'download-link';
       this.renderRoot.appendChild(a);
       a.click();
-      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 60_000);
+      setTimeout(() => a.remove(), 60_000);
       this.error = '';
       this.restore = undefined;
       this.busy = false;
