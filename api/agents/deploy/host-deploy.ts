@@ -87,7 +87,8 @@ async function waitHealthy(deps: DeployDeps, t: DeployTarget, version: string, s
     signal?.throwIfAborted();
     try {
       const h = await deps.probe.health(t, { signal });
-      if (h.version === version) return h;
+      // the agent reports the source's version (agent/version.ts); a package build tag (+…) or revision (-…) is not in it
+      if (h.version === version || h.version === version.replace(/^\d+:/, '').split(/[+~-]/)[0]) return h;
       last = `it answers as version ${h.version}, not ${version}`;
     } catch (e) {
       if (signal?.aborted) throw e;
@@ -192,7 +193,8 @@ export async function deployHost(deps: DeployDeps, t: DeployTarget, s: DeploySet
     const offset = clockOffsetMs(clockFacts);
     const problems = judge(h, offset, s);
     const health = { ...h, problems, ok: problems.length === 0, clockOffsetMs: offset };
-    const version = h.version;
+    // the package version on the host (the agent's own health says the source's version, without build tags)
+    const version = action.kind === 'current' ? action.version : deps.packages[action.format]!.version;
     if (problems.length) throw new DeployError('not-healthy', `${t.name}: the agent ${version} runs but is not healthy: ${problems.join('; ')}`, {});
     step('finished', 1);
     return {
