@@ -3,7 +3,7 @@
  * Overview: the exact figures the API counts (GET /api/v1/overview: VMs protected, unprotected
  * and failing, the last 24 h of backups by outcome, bytes stored per day), storage used and agents
  * in trouble (for root admins: the API refuses others). Each number links to the list behind it:
- * the VM list filtered the same way, the history of the last 24 h, the infrastructure.
+ * the VM list filtered the same way, the history (newest first), the infrastructure.
  */
 import { html, css, nothing } from 'lit';
 import { Task } from '@lit/task';
@@ -46,7 +46,7 @@ export class SdOverview extends ViewBase {
         <a class="stat" href=${href({ view: 'vms', query: { protection: 'protected' } })} data-testid="stat-protected"><div class="n">${d.o.vms.protected}</div><div class="l">${o.protected}</div></a>
         <a class="stat" href=${href({ view: 'vms', query: { protection: 'unprotected' } })} data-testid="stat-unprotected"><div class="n">${d.o.vms.unprotected}</div><div class="l">${o.unprotected}</div></a>
         <a class="stat" href=${href({ view: 'vms', query: { protection: 'failing' } })} data-testid="stat-failing"><div class="n">${d.o.vms.failing}</div><div class="l">${o.failing}</div></a>
-        <a class="stat" href=${href({ view: 'history', query: { since: d.o.jobs24h.since } })} data-testid="stat-jobs"><div class="n">${d.o.jobs24h.total}</div>
+        <a class="stat" href=${href({ view: 'history' })} data-testid="stat-jobs"><div class="n">${d.o.jobs24h.total}</div>
           <div class="l">${o.jobs24h}: ${d.o.jobs24h.succeeded} ${o.succeeded}, ${d.o.jobs24h.failed} ${o.failed}, ${d.o.jobs24h.running} ${o.running}</div></a>
         ${d.repos ? html`<a class="stat" href=${href({ view: 'infrastructure' })} data-testid="stat-storage">
           <div class="n">${bytes(d.repos.reduce((a, r) => a + r.usage.total.bytes, 0))}</div>
