@@ -144,10 +144,10 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const identity = new Identity({
     cs, login, sessionCheck, tokens: new TokenSigner({ secret: opts.tokenSecret, ttlMs: opts.tokenTtlMs, clock: () => clock().getTime() }),
     loginLimit: opts.loginLimit, keyCacheMs: opts.apiKeyCacheMs, clock: () => clock().getTime(),
-  });
     // kept in the Store: several instances on one database count the same sign-ins and revocations
     attempts: new StoreAttempts(opts.store.auth, { ...(opts.loginLimit ?? { max: 5, windowMs: 5 * 60_000 }), clock: () => clock().getTime(), prefix: 'login:' }),
     revocations: new StoreRevocations(opts.store.auth, () => clock().getTime()),
+  });
   const authorizer = new Authorizer({ cs, clock: () => clock().getTime() });
   const discovery = new Discovery({ cs, store, clock });
   const instanceId = opts.instanceId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`;
