@@ -22,7 +22,7 @@ function setup(concurrency = 1) {
     restore: (q, run) => { started.push('restore'); return engine.restore(q, run); },
     verify: (q, run) => { started.push('verify'); return engine.verify(q, run); },
     prune: (q, run) => { started.push('prune'); return engine.prune(q, run); },
-    scan: (q, signal) => engine.scan(q, signal),
+    scan: (q) => engine.scan(q),
   };
   return { engine, started, r: new DaemonJobRunner({ engine: order, journal: new MemoryJournal(), hypervisor, concurrency }) };
 }
