@@ -21,7 +21,7 @@ function streamOf(data: Buffer, piece = 40_000, failAt?: number): OpenStream & {
       await new Promise((r) => setImmediate(r));
       yield data.subarray(offset + at, offset + Math.min(length, at + piece));
     }
-  } as OpenStream & { opened: number };
+  } as unknown as OpenStream & { opened: number };
   f.opened = 0;
   return f;
 }
