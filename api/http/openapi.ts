@@ -15,6 +15,7 @@ import { RevokeBody, SsoBody } from './auth-schemas.ts';
 import { RESTORE_ROUTES } from './restore-schemas.ts';
 import { MAINTENANCE_ROUTES } from '../retention/schemas.ts';
 import { VMWARE_ROUTES } from '../vmware/schemas.ts';
+import { DEPLOY_ROUTES } from './deploy-schemas.ts';
 
 type Auth = 'none' | 'user' | 'admin';
 
@@ -67,6 +68,7 @@ export const ROUTES: RouteDoc[] = [
   ...RESTORE_ROUTES,
   ...MAINTENANCE_ROUTES,
   ...VMWARE_ROUTES,
+  ...DEPLOY_ROUTES,
 ];
 
 const schemaOf = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { target: 'openapi-3.0', io, unrepresentable: 'any' });

@@ -16,23 +16,10 @@ import type { RouteDeps } from '../deps.ts';
 import type { AppContext, AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { zJson, zParam } from '../validate.ts';
+import { DeployIdParam, DeployRunBody } from '../deploy-schemas.ts';
 
-const RunBody = z.object({
-  hosts: z.array(z.string().min(1).max(200)).max(1000).optional(),
-  addresses: z.array(z.string().min(1).max(300)).max(1000).optional(),
-  zoneId: z.string().min(1).optional(),
-  clusterId: z.string().min(1).optional(),
-  includeUnavailable: z.boolean().optional(),
-  ssh: z.object({ user: z.string().min(1).max(64).default('root'), identityFile: z.string().min(1).optional(), password: z.string().min(1).optional() })
-    .strict().refine((s) => s.identityFile !== undefined || s.password !== undefined, 'give ssh.identityFile (a key file on the control plane) or ssh.password'),
-  acceptHostKeys: z.record(z.string(), z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a fingerprint is SHA256:… as ssh-keygen -lf prints it')).optional(),
-  concurrency: z.number().int().min(1).max(64).optional(),
-  purge: z.boolean().optional(),
-  downgrade: z.boolean().optional(),
-  drainTimeoutSeconds: z.number().int().min(0).max(86_400).optional(),
-}).strict();
-
-const IdParam = z.object({ id: z.string().min(1).max(100) });
+const RunBody = DeployRunBody;
+const IdParam = DeployIdParam;
 
 function runDto(r: DeploymentRun) {
   return {
