@@ -18,7 +18,7 @@ import { startRepoHost, REPO_USER, type RepoHost } from '../lab/sshd.ts';
 import { labDir, labName, runId } from '../lab/paths.ts';
 import { createNetns, type LabNetns } from '../lab/netns.ts';
 import { shapeLink } from '../lab/shape-link.ts';
-import { daemonDir, spawnDaemon, type SpawnedDaemon } from '../lab/agent-daemon.ts';
+import { daemonDir, labAllow, spawnDaemon, type SpawnedDaemon } from '../lab/agent-daemon.ts';
 import { cli, sameContent, sshArgs } from '../agent/fixture.ts';
 import { createSimulator, type Simulator } from '../../api/cloudstack-sim/app.ts';
 import { serveSimulator } from '../../api/cloudstack-sim/serve.ts';
@@ -99,7 +99,10 @@ export async function startE2e(o: E2eOptions): Promise<E2e> {
     const repo = await startRepoHost({ label: `${label}-repo`, netns });
     cleanups.push(() => repo.stop());
     const per = o.perHostConcurrency ?? 2;
-    const agent = await spawnDaemon({ dir: daemonDir(`${label}-agent`), socketOwner: REPO_USER, concurrency: o.agentConcurrency ?? per });
+    // the daemon's policy allows the lab's loopback repositories; a repository behind a shaped link sits at the namespace's address
+    const allow = labAllow();
+    if (netns) allow.repositories = [...(allow.repositories as unknown[]), { url: `ssh://${REPO_USER}@${netns.address}:*/` }];
+    const agent = await spawnDaemon({ dir: daemonDir(`${label}-agent`), socketOwner: REPO_USER, concurrency: o.agentConcurrency ?? per, allow });
     cleanups.push(async () => { agent.kill('SIGTERM'); await agent.exited; });
 
     const labVms = await Promise.all(o.vms.map(async (spec) => {
