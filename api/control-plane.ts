@@ -32,6 +32,7 @@ import { schedulerTick, type TickReport } from './schedule/scheduler.ts';
 import { RestoreRunner } from './restore/runner.ts';
 import { MaintenanceRunner } from './retention/runner.ts';
 import { VmwareImportRunner } from './vmware/import-runner.ts';
+import type { DeploymentRuns } from './agents/deploy/runs.ts';
 import { retentionTick } from './retention/tick.ts';
 import { verifyTick } from './verification/tick.ts';
 
@@ -45,6 +46,8 @@ export interface ControlPlaneOptions {
     requestTimeoutMs?: number;
   };
   gateway: AgentGateway;
+  /** agent deployment runs (`sendense serve` wires them from the config); without: its routes answer 503 */
+  deployments?: DeploymentRuns;
   /** ≥ 32 bytes; tokens signed with it stay valid across restarts while it is the same */
   tokenSecret: string;
   tokenTtlMs?: number;
@@ -163,7 +166,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   };
   const restores = new RestoreRunner({ store, gateway, cs, clock, pollMs: opts.pollMs, progressWriteMs: opts.progressWriteMs, log, instanceId, leaseMs: opts.jobLeaseMs, changes: opts.changes });
   const vmwareImports = new VmwareImportRunner({ store, gateway, clock, log, metrics, pollMs: opts.pollMs });
-  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, vmwareImports, cloudstack: cs, version: opts.version, instanceId, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
+  const app = createApp({ store, identity, authorizer, runner, discovery, metrics, maintenance, restores, gateway, vmwareImports, deployments: opts.deployments, cloudstack: cs, version: opts.version, instanceId, clientAddress: opts.clientAddress, limits: opts.limits, clock, log, framing: { uiOrigins: opts.uiOrigins ?? [] } });
 
   // the agent health monitor: a round's verdicts, events, and the catch-up when an agent is back
   const heartbeat = () => checkAgents({ store, gateway, clock, version: opts.version, log, metrics, runner, failoverAfterMs: opts.agentFailoverMs });

@@ -70,6 +70,10 @@ describe('sendense serve', () => {
       // the simulated agent sees the VM's disks as discovered: the next backup is an incremental
       const second = (await (await fetch(`${a.url}/api/v1/vms/${web.id}/backups`, { method: 'POST', headers: auth })).json()) as { id: string; type: string };
       expect(second.type).toBe('incremental');
+      // agent deployment is wired into serve (not 503): with no link key in this config a run is refused naming the file to make
+      const run = await fetch(`${a.url}/api/v1/agents/status`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ addresses: ['nobody=127.0.0.1:1'], ssh: { user: 'root', password: 'not-used' } }) });
+      expect(run.status).toBe(400);
+      expect(((await run.json()) as { error: { message: string } }).error.message).toMatch(/link key .*ssh-keygen/);
       expect(await (await fetch(`${a.url}/api/v1/jobs/${second.id}/events`, { headers: auth })).text()).toMatch(/"status":"succeeded"/);
       const t0 = Date.now();
       a.child.kill('SIGTERM');

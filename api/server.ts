@@ -25,6 +25,8 @@ import { createNodeFetch } from './cloudstack/node-fetch.ts';
 import type { HttpFetch } from './cloudstack/port.ts';
 import type { Config } from './config.ts';
 import { createControlPlane, type ControlPlane } from './control-plane.ts';
+import { DeploymentRuns } from './agents/deploy/runs.ts';
+import { deploymentFromConfig } from './agents/deploy/from-config.ts';
 import { clientAddressOf } from './http/client-address.ts';
 import { listen } from './listen.ts';
 import { readSecretFile } from './secret-file.ts';
@@ -95,6 +97,8 @@ export async function startServer(config: Config, deps: ServeDeps = {}): Promise
     const fetch = deps.fetch ?? createNodeFetch({ ca: cs.caFile ? readFileSync(cs.caFile) : undefined, insecure: cs.insecure, warn: log });
     const cp = createControlPlane({
       store, gateway, tokenSecret: tokenSecret(config, log), uiOrigins: config.plugin.uiOrigins,
+      // agent deployment from this config (agents.*, agents.deploy); what it lacks is said when a run starts
+      deployments: new DeploymentRuns((op) => deploymentFromConfig(config, { withPackages: op === 'deploy' || op === 'upgrade' })),
       cloudstack: {
         endpoint: cs.endpoint, fetch, requestTimeoutMs: cs.timeoutSeconds * 1000,
         credentials: { apiKey: cs.apiKey, secretKey: cs.secretKey ?? readSecretFile(cs.secretKeyFile!, 'cloudstack.secretKeyFile') },
