@@ -98,8 +98,12 @@ describe('two control-plane instances on one PostgreSQL', () => {
     const backup = await a.cp.runner.enqueue({ vmId: vmId('db-1'), trigger: 'manual', requested: 'full' });
     expect((await a.cp.runner.settled(backup.id)).status).toBe('succeeded');
     const [point] = await a.store.points.listForVm(vmId('db-1'));
+    // the verification is of another VM's point: a VM under an in-place restore refuses other work
+    const other = await a.cp.runner.enqueue({ vmId: vmId('web-1'), trigger: 'manual', requested: 'full' });
+    expect((await a.cp.runner.settled(other.id)).status).toBe('succeeded');
+    const [otherPoint] = await a.store.points.listForVm(vmId('web-1'));
     const restore = await a.cp.restores.start({ restorePointId: point.id, mode: 'in-place' });
-    const verify = await a.cp.maintenance.verify(point.id, { trigger: 'manual' });
+    const verify = await a.cp.maintenance.verify(otherPoint.id, { trigger: 'manual' });
     await expect.poll(async () => (await a.store.maintenance.get(verify.id))?.agentJobId, { timeout: 10_000 }).toBeTruthy();
     await expect.poll(async () => JSON.stringify((await a.store.restores.get(restore.id))?.result), { timeout: 10_000 }).toMatch(/agentJobId/);
     expect((await b.store.leases.get(`restore:${restore.id}`))?.holder).toBe('A');

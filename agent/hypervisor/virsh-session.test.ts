@@ -65,12 +65,12 @@ describe('virsh sessions (real virsh)', () => {
   it('a command past its time limit, or aborted, kills its session only; the next call works', async () => {
     const pool = new VirshSessions({ uri: URI, max: 2 });
     try {
-      // `event --timeout 30` waits for domain events: a command that takes as long as it is told
+      // `event --loop --timeout 30` waits for domain events (--loop: another test's domain event does not end it): a command that takes as long as it is told
       const t0 = Date.now();
-      await expect(pool.exec(['event', '--all', '--timeout', '30'], { timeoutMs: 300 })).rejects.toThrow(/killed after 300 ms/);
+      await expect(pool.exec(['event', '--all', '--loop', '--timeout', '30'], { timeoutMs: 300 })).rejects.toThrow(/killed after 300 ms/);
       expect(Date.now() - t0).toBeLessThan(5000);
       const ac = new AbortController();
-      const waiting = pool.exec(['event', '--all', '--timeout', '30'], { timeoutMs: 60_000, signal: ac.signal });
+      const waiting = pool.exec(['event', '--all', '--loop', '--timeout', '30'], { timeoutMs: 60_000, signal: ac.signal });
       const queued = pool.exec(['echo', 'queued'], { timeoutMs: 60_000 });
       setTimeout(() => ac.abort(new Error('stop now')), 200);
       await expect(waiting).rejects.toThrow('stop now');
